@@ -1,0 +1,59 @@
+"""URL map. Browser pages live under /t/<tenant>/, the API under /api/v1/.
+
+Each app contributes `urls.py` (browser, mounted inside the tenant prefix) and
+`api/urls.py` (mounted under /api/v1/); agents talk to /api/v1/agent/.
+"""
+
+from importlib import import_module
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+
+from tenancy import errors
+from tenancy import views as tenancy_views
+
+APPS = ("tenancy", "cases", "endpoints", "intel", "metrics")
+
+
+def _app_patterns(module_name: str) -> list:
+    patterns = []
+    for app in APPS:
+        try:
+            module = import_module(f"{app}.{module_name}")
+        except ModuleNotFoundError as exc:
+            if not f"{app}.{module_name}".startswith(exc.name or "?"):
+                raise
+            continue
+        patterns.append(path("", include(module)))
+    return patterns
+
+
+tenant_patterns = _app_patterns("urls")
+api_patterns = _app_patterns("api.urls")
+
+urlpatterns = [
+    path("healthz", tenancy_views.healthz, name="healthz"),
+    path("robots.txt", tenancy_views.robots),
+    path("accounts/", include("tenancy.urls_accounts")),
+    path("", tenancy_views.home, name="home"),
+    path("t/<slug:tenant_slug>/", include(tenant_patterns)),
+    path("api/v1/", include(api_patterns)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
+]
+
+
+def handler404(request, exception):
+    if errors.is_api(request):
+        return errors.json_404(request, exception)
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)
+
+
+def handler500(request):
+    if errors.is_api(request):
+        return errors.json_500(request)
+    from django.views.defaults import server_error
+
+    return server_error(request)

@@ -1,0 +1,59 @@
+"""The base of every tenant task: it takes `tenant_id` and enters that tenant first.
+
+A task never inherits the previous task's tenant: the context is entered per call and
+reset in `finally`. An optional `actor` kwarg ({"kind", "id", "label", "user_id"}) says on
+whose behalf the task acts, for the audit trail.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from celery import Task
+
+from .context import (
+    SYSTEM,
+    Actor,
+    RequestInfo,
+    TenantContextMissing,
+    request_context,
+    reset_all,
+    tenant_context,
+)
+from .models import Tenant
+
+
+class TenantTask(Task):
+    abstract = True
+
+    def __call__(self, *args, **kwargs):
+        tenant_id = kwargs.get("tenant_id")
+        if not isinstance(tenant_id, int):
+            raise TenantContextMissing(f"task {self.name} needs an integer tenant_id kwarg")
+        actor_data = kwargs.pop("actor", None)
+        actor = Actor(**actor_data) if isinstance(actor_data, dict) else SYSTEM
+        tenant = Tenant.objects.get(pk=tenant_id)
+        request_id = getattr(self.request, "id", None) or uuid.uuid4().hex
+        try:
+            with (
+                request_context(RequestInfo(request_id=request_id, actor=actor)),
+                tenant_context(tenant),
+            ):
+                return super().__call__(*args, **kwargs)
+        finally:
+            reset_all()
+
+
+def actor_kwargs() -> dict:
+    """The current actor, serialised for a task's `actor` kwarg."""
+    from .context import current_request
+
+    actor = current_request().actor
+    return {
+        "actor": {
+            "kind": actor.kind,
+            "id": actor.id,
+            "label": actor.label,
+            "user_id": actor.user_id,
+        }
+    }
