@@ -14,6 +14,21 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
+@app.on_after_configure.connect
+def _collect_schedules(sender, **kwargs):
+    """Each app lists its periodic tasks in `<app>/schedule.py` as BEAT_SCHEDULE."""
+    from importlib import import_module
+
+    for name in ("tenancy", "cases", "endpoints", "intel", "metrics"):
+        try:
+            module = import_module(f"{name}.schedule")
+        except ModuleNotFoundError as exc:
+            if not f"{name}.schedule".startswith(exc.name or "?"):
+                raise
+            continue
+        sender.conf.beat_schedule = {**sender.conf.beat_schedule, **module.BEAT_SCHEDULE}
+
+
 def broker_ok(timeout: float = 2.0) -> bool:
     """Can we reach the broker right now? (health check; never raises)."""
     try:

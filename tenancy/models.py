@@ -32,12 +32,18 @@ class Tenant(models.Model):
     slug = models.SlugField(max_length=63, unique=True)
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
     created_at = models.DateTimeField(default=now, editable=False)
+    # Per-tenant settings of every app, read through each app's typed accessors (never
+    # indexed by hand): {"cases": {"dedup_window_minutes": 1440}, "endpoints": {...}}.
+    settings = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["name"]
 
     def __str__(self) -> str:
         return self.name
+
+    def setting(self, app: str, key: str, default):
+        return (self.settings or {}).get(app, {}).get(key, default)
 
 
 class TenantOwnedModel(models.Model):
