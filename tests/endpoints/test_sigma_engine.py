@@ -626,7 +626,8 @@ def test_many_wildcards_on_a_long_command_line_stay_fast():
     r = one("CommandLine", "*a*a*a*a*a*a*a*a*a*b")
     start = time.perf_counter()
     assert not r.matches(proc(command_line="a" * 8192))
-    assert time.perf_counter() - start < 0.05
+    # Exponential backtracking would take hours here; linear matching takes milliseconds.
+    assert time.perf_counter() - start < 2
 
 
 # -- properties ------------------------------------------------------------------------------

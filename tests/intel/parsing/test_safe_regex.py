@@ -48,4 +48,5 @@ def test_a_classic_redos_pattern_runs_in_linear_time():
     regex = safe_regex.compile(r"(a+)+$")
     started = time.perf_counter()
     assert regex.search("a" * 50_000 + "!") is None
-    assert time.perf_counter() - started < 1
+    # A backtracking engine needs hours for this input; RE2 needs milliseconds.
+    assert time.perf_counter() - started < 5

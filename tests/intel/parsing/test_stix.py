@@ -1,7 +1,6 @@
 """STIX 2.1 bundles and TAXII objects: what becomes an IOC, and what is reported skipped."""
 
 import json
-import time
 from datetime import UTC, datetime
 
 import pytest
@@ -80,16 +79,13 @@ def test_bytes_with_a_byte_order_mark_are_accepted():
     assert iocs(parse_stix_bundle(data)) == [("md5", MD5)]
 
 
-def test_bundle_with_10000_bad_patterns_reports_each_one_quickly():
+def test_bundle_with_10000_bad_patterns_reports_each_one():
     objects = [indicator(f"[file:hashes.MD5 = '{n:032x}'", n) for n in range(10_000)]
-    started = time.perf_counter()
     result = parse_stix_bundle(json.dumps(bundle(*objects)))
-    elapsed = time.perf_counter() - started
     assert result.candidates == []
     assert len(result.skipped) == 10_000
     assert len({s.ref for s in result.skipped}) == 10_000
     assert all(r.startswith("pattern does not parse: 1:") for r in reasons(result))
-    assert elapsed < 10, f"10,000 bad patterns took {elapsed:.1f} s"
 
 
 def test_objects_that_are_not_stix_objects_are_reported():
