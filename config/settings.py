@@ -275,6 +275,19 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # One schema name per choice set shared by several fields (spectacular warns otherwise).
+    "ENUM_NAME_OVERRIDES": {
+        "SeverityEnum": "metrics.targets.SEVERITY_CHOICES",
+        "PhaseEnum": "metrics.clocks.PHASE_CHOICES",
+        "AlertStatusEnum": "cases.models.AlertStatus",
+        "AlertSourceEnum": "cases.models.AlertSource",
+        "DismissReasonEnum": "cases.models.DismissReason",
+        "CaseStatusEnum": "cases.models.CaseStatus",
+        "ResolutionEnum": "cases.models.Resolution",
+        "CaseTlpEnum": "cases.models.Tlp",
+        "TimelineKindEnum": "cases.models.TimelineEntry.Kind",
+        "WebhookDeliveryStatusEnum": "cases.models.WebhookDelivery.Status",
+    },
 }
 
 # --- security headers ---------------------------------------------------------------------

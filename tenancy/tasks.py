@@ -41,7 +41,10 @@ class TenantTask(Task):
             ):
                 return super().__call__(*args, **kwargs)
         finally:
-            reset_all()
+            # A worker forgets everything between tasks. An eager task (tests, or `.apply()`)
+            # runs inside its caller, whose context the `with` above has already restored.
+            if not getattr(self.request, "is_eager", False):
+                reset_all()
 
 
 def actor_kwargs() -> dict:

@@ -81,20 +81,19 @@ def exempt(route: str, reason: str) -> None:
 
 
 def load_registry() -> None:
-    """Import every tests/isolation/registry_<app>.py once."""
-    if API or PAGES:
-        return
+    """Import every tests/isolation/registry_<app>.py once (a module another test imported
+    already is not registered twice: imports are cached)."""
     for path in sorted(Path(__file__).parent.glob("registry_*.py")):
         importlib.import_module(f"tests.isolation.{path.stem}")
 
 
 # --- the checks --------------------------------------------------------------------------
 def _fingerprint(obj: Model) -> dict[str, Any]:
-    with tenant_context(obj.tenant):
+    with tenant_context(obj.tenant):  # many-to-many values are queries too
         fresh = type(obj)._default_manager.filter(pk=obj.pk).first()
-    if fresh is None:
-        return {"__deleted__": True}
-    return {k: str(v) for k, v in model_to_dict(fresh).items()}
+        if fresh is None:
+            return {"__deleted__": True}
+        return {k: str(v) for k, v in model_to_dict(fresh).items()}
 
 
 def _ids_in(body: Any) -> set[str]:
