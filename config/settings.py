@@ -277,6 +277,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     # One schema name per choice set shared by several fields (spectacular warns otherwise).
     "ENUM_NAME_OVERRIDES": {
+        # cases
         "SeverityEnum": "metrics.targets.SEVERITY_CHOICES",
         "PhaseEnum": "metrics.clocks.PHASE_CHOICES",
         "AlertStatusEnum": "cases.models.AlertStatus",
@@ -287,6 +288,11 @@ SPECTACULAR_SETTINGS = {
         "CaseTlpEnum": "cases.models.Tlp",
         "TimelineKindEnum": "cases.models.TimelineEntry.Kind",
         "WebhookDeliveryStatusEnum": "cases.models.WebhookDelivery.Status",
+        # endpoints
+        "ObservationKindEnum": "endpoints.observation_fields.KIND_CHOICES",
+        "OsFamilyEnum": "endpoints.models.OS_FAMILIES",
+        "IsolationStateEnum": "endpoints.models.ISOLATION_STATES",
+        "StackCategoryEnum": "endpoints.models.STACK_CATEGORIES",
     },
 }
 
@@ -331,3 +337,9 @@ STOPCLOCK = {
     # How long an API token lives when its creator does not say (days); 0 = no expiry.
     "TOKEN_DEFAULT_DAYS": env_int("TOKEN_DEFAULT_DAYS", 365),
 }
+
+# --- endpoint telemetry (the agent API; README "Configuration") ---------------------------
+# A batch body as sent is capped by MAX_REQUEST_BYTES above; these cap what it unpacks to.
+TELEMETRY_MAX_DECOMPRESSED_BYTES = env_int("TELEMETRY_MAX_DECOMPRESSED_BYTES", 64 * 1024 * 1024)
+TELEMETRY_MAX_RECORDS = env_int("TELEMETRY_MAX_RECORDS", 10_000)
+TELEMETRY_MAX_FUTURE_SECONDS = env_int("TELEMETRY_MAX_FUTURE_SECONDS", 3600)

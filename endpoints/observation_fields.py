@@ -26,6 +26,8 @@ KINDS = (
     "dns",
 )
 
+KIND_CHOICES = [(kind, kind.replace("_", " ")) for kind in KINDS]
+
 AUTORUN_TYPES = (
     "service",
     "scheduled_task",
@@ -40,6 +42,9 @@ AUTORUN_TYPES = (
 # up to 16 bytes, bool.
 Type = str
 
+# Integers are stored as 64-bit; a field narrows that with `min_value` / `max_value`.
+INT_MIN, INT_MAX = 0, 2**63 - 1
+
 
 @dataclass(frozen=True)
 class Field:
@@ -47,12 +52,14 @@ class Field:
     type: Type
     max_length: int | None = None
     help: str = ""
+    min_value: int = INT_MIN
+    max_value: int = INT_MAX
 
 
 FIELDS: tuple[Field, ...] = (
     # -- the process that did it (every kind may carry these) -------------------------
-    Field("pid", "int"),
-    Field("ppid", "int"),
+    Field("pid", "int", max_value=2**32 - 1),
+    Field("ppid", "int", max_value=2**32 - 1),
     Field("process_name", "lstr", 260, "basename of the image, e.g. winword.exe"),
     Field("process_path", "lstr", 1024, r"full image path, e.g. c:\program files\...\winword.exe"),
     Field("command_line", "str", 8192),
@@ -92,14 +99,19 @@ FIELDS: tuple[Field, ...] = (
     # network
     Field("protocol", "lstr", 8, "tcp / udp"),
     Field("local_ip", "ip"),
-    Field("local_port", "int"),
+    Field("local_port", "int", max_value=65535),
     Field("remote_ip", "ip"),
-    Field("remote_port", "int"),
+    Field("remote_port", "int", max_value=65535),
     Field("remote_hostname", "lstr", 255),
     Field("direction", "lstr", 8, "outbound / inbound"),
     Field("connection_state", "lstr", 16),
     # logon
-    Field("logon_type", "int", help="2 interactive, 3 network, 10 remote interactive, ..."),
+    Field(
+        "logon_type",
+        "int",
+        help="2 interactive, 3 network, 10 remote interactive, ...",
+        max_value=99,
+    ),
     Field("target_user_name", "lstr", 256),
     Field("source_ip", "ip"),
     Field("source_hostname", "lstr", 255),
