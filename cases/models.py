@@ -22,6 +22,8 @@ from metrics.targets import SEVERITY_CHOICES
 from tenancy.context import current_tenant
 from tenancy.models import TenantOwnedModel
 
+from .actions.registry import ACTION_TYPE_CHOICES
+
 USER = settings.AUTH_USER_MODEL
 
 
@@ -782,3 +784,178 @@ class WebhookDelivery(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.event} → {self.webhook_id} ({self.status})"
+
+
+# --- response actions (cases/actions/: the registry, signing, services) ---------------------
+ActionType = models.TextChoices(
+    "ActionType", [(key.upper(), (key, label)) for key, label in ACTION_TYPE_CHOICES]
+)
+
+
+class ActionStatus(models.TextChoices):
+    """requested → awaiting_approval → queued → dispatched → succeeded / failed; any open
+    state may end cancelled (rejected, withdrawn) or expired (nobody approved or picked
+    it up in time)."""
+
+    REQUESTED = "requested", "Requested"
+    AWAITING_APPROVAL = "awaiting_approval", "Awaiting approval"
+    QUEUED = "queued", "Queued"
+    DISPATCHED = "dispatched", "Dispatched"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    EXPIRED = "expired", "Expired"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+ACTION_OUTCOMES = [("succeeded", "Succeeded"), ("failed", "Failed")]  # what an agent reports
+ACTION_OPEN_STATUSES: tuple[str, ...] = ("requested", "awaiting_approval", "queued", "dispatched")
+ACTION_FINAL_STATUSES: tuple[str, ...] = ("succeeded", "failed", "expired", "cancelled")
+
+
+class BulkAction(TenantOwnedModel):
+    """One response fanned out to many endpoints ("kill this hash wherever it runs").
+
+    Approved once for all of them; once launched, a Celery group creates one
+    `ResponseAction` per endpoint (chunks), each inheriting the approval. The endpoints are
+    frozen at request time in `endpoint_ids`, so what the lead approves is what runs.
+    """
+
+    class Status(models.TextChoices):
+        AWAITING_APPROVAL = "awaiting_approval", "Awaiting approval"
+        LAUNCHING = "launching", "Launching"
+        RUNNING = "running", "Running"
+        FINISHED = "finished", "Finished"
+        CANCELLED = "cancelled", "Cancelled"
+
+    type = models.CharField(max_length=32, choices=ActionType.choices)
+    case = models.ForeignKey(
+        Case, null=True, blank=True, on_delete=models.PROTECT, related_name="bulk_actions"
+    )
+    parameters = models.JSONField(default=dict, blank=True)
+    target = models.JSONField(default=dict, blank=True, help_text="how the endpoints were chosen")
+    endpoint_ids = models.JSONField(default=list, blank=True)
+    total = models.PositiveIntegerField(default=0)
+    launched = models.PositiveIntegerField(default=0, help_text="per-endpoint actions created")
+    status = models.CharField(max_length=20, choices=Status.choices)
+    requires_approval = models.BooleanField(default=False)
+    reason = models.CharField(max_length=1000, blank=True)
+    status_reason = models.CharField(max_length=1000, blank=True)
+    requested_by = models.ForeignKey(
+        USER, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_by_label = models.CharField(max_length=200, blank=True)
+    approved_by = models.ForeignKey(
+        USER, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=now)
+    updated_at = models.DateTimeField(default=now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["tenant", "status", "created_at"], name="bulk_action_status"),
+            models.Index(fields=["tenant", "case"], name="bulk_action_case"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_type_display()} on {self.total} endpoints"
+
+    def get_absolute_url(self) -> str:
+        return reverse(
+            "cases:bulk-action-detail", kwargs={"tenant_slug": _tenant_slug(self), "pk": self.pk}
+        )
+
+
+class ResponseAction(TenantOwnedModel):
+    """One containment or remediation step on one endpoint (or one directory account).
+
+    Changed only by `cases.actions.services`, each transition a conditional UPDATE (or a
+    locked row), so two leads approving at once, or an agent reporting twice, cannot both
+    win. When queued it is signed (`nonce`, `issued_at`, `expires_at`, `signature`: HMAC-
+    SHA256 with the endpoint's key, see cases/actions/signing.py) so the agent can check
+    that what it runs is what was approved. A retry is a new row (`retry_of`, `attempt`):
+    history is never rewritten.
+    """
+
+    type = models.CharField(max_length=32, choices=ActionType.choices)
+    case = models.ForeignKey(
+        Case, null=True, blank=True, on_delete=models.PROTECT, related_name="actions"
+    )
+    endpoint = models.ForeignKey(
+        Endpoint, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    hostname = models.CharField(max_length=255, blank=True, help_text="kept if the endpoint goes")
+    parameters = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=20, choices=ActionStatus.choices, default="requested")
+    requires_approval = models.BooleanField(default=False)
+    reason = models.CharField(max_length=1000, blank=True, help_text="why it was requested")
+    status_reason = models.CharField(max_length=1000, blank=True)
+    requested_by = models.ForeignKey(
+        USER, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_by_label = models.CharField(max_length=200, blank=True)
+    approved_by = models.ForeignKey(
+        USER, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    bulk = models.ForeignKey(
+        BulkAction, null=True, blank=True, on_delete=models.PROTECT, related_name="actions"
+    )
+    attempt = models.PositiveSmallIntegerField(default=1)
+    retry_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="retries"
+    )
+    task = models.ForeignKey(
+        Task, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # the signed envelope (set when queued)
+    nonce = models.CharField(max_length=32, blank=True)
+    issued_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    signature = models.CharField(max_length=64, blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=now)
+    updated_at = models.DateTimeField(default=now)
+    approval_expires_at = models.DateTimeField(null=True, blank=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    deliveries = models.PositiveIntegerField(default=0, help_text="times served to the agent")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "bulk", "endpoint"],
+                condition=Q(bulk__isnull=False, retry_of__isnull=True),
+                name="action_once_per_bulk_endpoint",
+            ),
+        ]
+        indexes = [
+            # the agent's poll: its queued actions
+            models.Index(
+                fields=["tenant", "endpoint", "id"],
+                condition=Q(status="queued"),
+                name="action_poll",
+            ),
+            models.Index(fields=["tenant", "status", "created_at"], name="action_status"),
+            models.Index(fields=["tenant", "case", "created_at"], name="action_case"),
+            models.Index(fields=["tenant", "endpoint", "created_at"], name="action_endpoint"),
+            models.Index(fields=["tenant", "bulk", "status"], name="action_bulk"),
+            models.Index(fields=["tenant", "task"], name="action_task"),
+        ]
+
+    def __str__(self) -> str:
+        where = self.hostname or "directory"
+        return f"{self.get_type_display()} on {where} (#{self.pk})"
+
+    def get_absolute_url(self) -> str:
+        return reverse(
+            "cases:action-detail", kwargs={"tenant_slug": _tenant_slug(self), "pk": self.pk}
+        )
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in ACTION_OPEN_STATUSES

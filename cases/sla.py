@@ -2,9 +2,9 @@
 
 What a clock measures (start, milestone, pauses, the reopen rule) is defined once in
 `metrics/clocks.py`; this module only applies those definitions to one case and the current
-time. The targets a case is judged against come from `targets_for(case)`, the single place
-to change when per-tenant targets arrive (metrics will provide them; every caller here
-and in the services goes through this function).
+time. The targets a case is judged against come from `targets_for(case)`: the tenant's
+targets in force at the case's detection time (metrics/selectors.py keeps them, with
+their history); every caller here and in the services goes through this function.
 
 The case row keeps three derived fields so lists can filter and sort on the SLA state with
 an index, and the breach sweep finds due cases without scanning: `sla_due_at` (the next
@@ -19,13 +19,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import lru_cache
 
 from django.db.models import Q
 from django.utils import timezone
 
 from metrics.clocks import SLA_CLOCKS, Clock, Pause, paused_overlap, sla_span
-from metrics.targets import default_targets
 
 # A running clock is "at risk" once this share of its target has elapsed.
 AT_RISK_FRACTION = 0.75
@@ -39,24 +37,15 @@ SLA_STATES = (
 )
 
 
-@lru_cache(maxsize=1)
-def _default_table() -> dict[tuple[str, str, str], timedelta]:
-    return default_targets()
-
-
 def targets_for(case) -> dict[str, timedelta]:
-    """{clock key: target} for this case's phase and severity.
+    """{clock key: target} for this case's phase and severity, as in force at its detection.
 
-    The one place targets are looked up. Today: `metrics.targets.default_targets()`; when
-    metrics stores per-tenant targets (in force at the case's detection time), this function
-    asks metrics instead, and nothing else changes.
+    The one place targets are looked up: the tenant's table kept by metrics (defaults plus
+    every change a lead made, with history), cached per tenant there.
     """
-    table = _default_table()
-    return {
-        clock.key: table[(case.phase, case.severity, clock.key)]
-        for clock in SLA_CLOCKS
-        if (case.phase, case.severity, clock.key) in table
-    }
+    from metrics.selectors import targets_for as targets_in_force_at
+
+    return targets_in_force_at(case.phase, case.severity, case.detected_at or timezone.now())
 
 
 @dataclass(frozen=True)

@@ -73,3 +73,36 @@ def sla_sweep_all() -> int:
 @shared_task(name="cases.webhook_retry_all", ignore_result=True)
 def webhook_retry_all() -> int:
     return _fan_out(webhook_retry)
+
+
+# --- response actions ----------------------------------------------------------------------
+@shared_task(
+    base=TenantTask,
+    name="cases.launch_bulk_chunk",
+    acks_late=True,
+    ignore_result=True,
+    typing=False,
+    autoretry_for=(Exception,),
+    retry_backoff=5,
+    retry_jitter=True,
+    max_retries=5,
+)
+def launch_bulk_chunk(*, tenant_id: int, bulk_id: int, endpoint_ids: list[int]) -> int:
+    """Create one chunk of a bulk response's per-endpoint actions (idempotent: a chunk run
+    twice creates nothing twice)."""
+    from .actions.services import bulk_action_launch_chunk
+
+    return bulk_action_launch_chunk(bulk_id=bulk_id, endpoint_ids=endpoint_ids)
+
+
+@shared_task(base=TenantTask, name="cases.actions_expire", ignore_result=True)
+def actions_expire(*, tenant_id: int) -> int:
+    """Expire actions nobody approved or picked up in time; fail those never reported."""
+    from .actions.services import actions_expire as expire
+
+    return expire()
+
+
+@shared_task(name="cases.actions_expire_all", ignore_result=True)
+def actions_expire_all() -> int:
+    return _fan_out(actions_expire)

@@ -3,6 +3,7 @@
 from django.urls import path
 
 from . import views
+from .actions import views as actions
 
 app_name = "cases"
 
@@ -26,6 +27,22 @@ urlpatterns = [
     path("settings/grouping/<int:pk>/", views.grouping_rule_edit, name="grouping-rule-edit"),
     path("settings/webhooks/", views.webhook_list, name="webhook-list"),
     path("settings/webhooks/<int:pk>/", views.webhook_detail, name="webhook-detail"),
+    # response actions
+    path("actions/", actions.action_list, name="action-list"),
+    path("actions/new/", actions.action_new, name="action-new"),
+    path("actions/<int:pk>/", actions.action_detail, name="action-detail"),
+    path("actions/<int:pk>/row/", actions.action_row, name="action-row"),
+    path("actions/<int:pk>/status/", actions.action_status, name="action-status"),
+    path("actions/<int:pk>/do/", actions.action_do, name="action-do"),
+    path("bulk-actions/new/", actions.bulk_action_new, name="bulk-action-new"),
+    path("bulk-actions/<int:pk>/", actions.bulk_action_detail, name="bulk-action-detail"),
+    path(
+        "bulk-actions/<int:pk>/progress/",
+        actions.bulk_action_progress,
+        name="bulk-action-progress",
+    ),
+    path("bulk-actions/<int:pk>/do/", actions.bulk_action_do, name="bulk-action-do"),
+    path("settings/actions/", actions.action_settings, name="action-settings"),
     path(
         "settings/webhook-deliveries/<int:pk>/redeliver/",
         views.webhook_redeliver,

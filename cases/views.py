@@ -416,12 +416,21 @@ def case_detail(request, pk: int):
         data = case_page(pk, full_timeline=request.GET.get("timeline") == "all")
     except Case.DoesNotExist as exc:
         raise Http404("No such case.") from exc
+    from .actions.selectors import case_actions, remediation_state
+
+    actions = case_actions(data.case)
     return render(
         request,
         "cases/case_detail.html",
         {
             "p": data,
             "case": data.case,
+            "actions": actions,
+            "remediation": remediation_state(data.case, tasks=data.tasks, actions=actions),
+            "case_endpoints": sorted(
+                {alert.endpoint for alert in data.alerts if alert.endpoint_id},
+                key=lambda endpoint: endpoint.hostname,
+            ),
             "resolutions": Resolution.choices,
             "milestone_names": [c.clock.milestone for c in data.clocks],
             "is_lead": request_role(request) in roles.LEADS,

@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 from celery import Celery
+from celery.signals import worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -29,11 +31,19 @@ def _collect_schedules(sender, **kwargs):
         sender.conf.beat_schedule = {**sender.conf.beat_schedule, **module.BEAT_SCHEDULE}
 
 
+@worker_ready.connect
+def _drain_outbox_on_start(sender, **kwargs):
+    """A worker starting (often after an outage) sends what the outbox kept meanwhile."""
+    with contextlib.suppress(Exception):  # the broker went away again: beat's drain will do
+        app.tasks["tenancy.outbox_drain"].apply_async()
+
+
 def broker_ok(timeout: float = 2.0) -> bool:
-    """Can we reach the broker right now? (health check; never raises)."""
+    """Can we reach the broker right now? (health check; never raises, never waits long:
+    one attempt, no pause before giving up)."""
     try:
         with app.connection_for_write() as connection:
-            connection.ensure_connection(max_retries=1, timeout=timeout)
+            connection.ensure_connection(max_retries=1, interval_start=0, timeout=timeout)
         return True
     except Exception:
         return False

@@ -152,7 +152,8 @@ if TESTING:  # each test starts with an empty, private cache
 elif _cache_url and _cache_url.startswith("redis://"):
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's RedisCache, answering "miss" while Redis is down (tenancy/cache.py)
+            "BACKEND": "tenancy.cache.ResilientRedisCache",
             "LOCATION": _cache_url,
             "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "stopclock"),
             "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
@@ -225,7 +226,8 @@ STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)
 MEDIA_ROOT = Path(os.environ.get("STOPCLOCK_MEDIA_ROOT", VAR_DIR / "media"))
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # files appear whole or not at all: a full disk leaves no truncated evidence
+    "default": {"BACKEND": "tenancy.storage.AtomicFileSystemStorage"},
     "staticfiles": {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
@@ -256,7 +258,7 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
     ],
     "EXCEPTION_HANDLER": "tenancy.errors.api_exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "tenancy.schema.ApiAutoSchema",  # documents the error responses
     "DEFAULT_THROTTLE_CLASSES": ["tenancy.throttling.TokenRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"token": os.environ.get("API_THROTTLE_RATE", "6000/min")},
     "UNAUTHENTICATED_USER": None,
@@ -293,6 +295,16 @@ SPECTACULAR_SETTINGS = {
         "OsFamilyEnum": "endpoints.models.OS_FAMILIES",
         "IsolationStateEnum": "endpoints.models.ISOLATION_STATES",
         "StackCategoryEnum": "endpoints.models.STACK_CATEGORIES",
+        # response actions
+        "ActionTypeEnum": "cases.models.ActionType",
+        "ActionStatusEnum": "cases.models.ActionStatus",
+        "ActionOutcomeEnum": "cases.models.ACTION_OUTCOMES",
+        "BulkActionStatusEnum": "cases.models.BulkAction.Status",
+        # intel
+        "IocTypeEnum": "intel.models.IOC_TYPE_CHOICES",
+        # metrics
+        "ReportKindEnum": "metrics.models.Report.Kind",
+        "ReportStatusEnum": "metrics.models.Report.Status",
     },
 }
 
@@ -343,3 +355,13 @@ STOPCLOCK = {
 TELEMETRY_MAX_DECOMPRESSED_BYTES = env_int("TELEMETRY_MAX_DECOMPRESSED_BYTES", 64 * 1024 * 1024)
 TELEMETRY_MAX_RECORDS = env_int("TELEMETRY_MAX_RECORDS", 10_000)
 TELEMETRY_MAX_FUTURE_SECONDS = env_int("TELEMETRY_MAX_FUTURE_SECONDS", 3600)
+
+# --- response actions: the agents' long poll (README "Configuration") ----------------------
+# Long polls one web process holds at once (each holds a thread); beyond, a poll is answered
+# at once with `poll_after` (the agent polls plainly at that interval). The longest wait.
+ACTIONS_LONG_POLL_SLOTS = env_int("ACTIONS_LONG_POLL_SLOTS", 2)
+ACTIONS_LONG_POLL_MAX_SECONDS = env_int("ACTIONS_LONG_POLL_MAX_SECONDS", 25)
+# Polls of one web process using the database at once (the rest queue, holding no connection).
+ACTIONS_POLL_DB_CONCURRENCY = env_int("ACTIONS_POLL_DB_CONCURRENCY", 8)
+# Without Redis (file cache): how often a waiting poll re-reads its endpoint's bell.
+ACTIONS_BELL_CHECK_SECONDS = float(os.environ.get("ACTIONS_BELL_CHECK_SECONDS") or 1.0)

@@ -52,6 +52,13 @@ def handler404(request, exception):
 
 
 def handler500(request):
+    # Called while the exception is being handled: a database outage raised before any view
+    # ran (session, user, tenant look-up in a middleware) is a 503, not a 500.
+    import sys
+
+    exc = sys.exc_info()[1]
+    if isinstance(exc, errors.DB_ERRORS):
+        return errors.database_unavailable(request, exc)
     if errors.is_api(request):
         return errors.json_500(request)
     from django.views.defaults import server_error

@@ -83,6 +83,17 @@ class AgentClient:
             raise AgentApiError(response.status_code, body)
         return body
 
+    def _get(self, path: str, params: Mapping[str, Any] | None = None) -> dict:
+        response = self.session.get(
+            f"{self.base_url}{AGENT_PATH}{path}",
+            params=params,
+            headers={"Authorization": f"Agent {self.token}", "Accept": "application/json"},
+            timeout=self.timeout,
+        )
+        if not 200 <= response.status_code < 300:
+            raise AgentApiError(response.status_code, response.text[:500])
+        return response.json()
+
     def _json(self, path: str, auth: str, payload: Mapping[str, Any]) -> dict:
         data = json.dumps(payload, default=_default).encode()
         return self._post(path, auth=auth, data=data, headers={"Content-Type": "application/json"})
@@ -96,7 +107,7 @@ class AgentClient:
         return body
 
     def heartbeat(self, facts: Mapping[str, Any] | None = None) -> dict:
-        """Answers with the interval to keep and the isolation state (actions: issue 6)."""
+        """Answers with the interval to keep and the isolation state."""
         body = self._json("heartbeat/", f"Agent {self.token}", dict(facts or {}))
         self.heartbeat_interval = body.get("heartbeat_interval", self.heartbeat_interval)
         return body
@@ -110,3 +121,20 @@ class AgentClient:
     def send_raw(self, data: bytes, headers: dict[str, str]) -> dict:
         """Send an already encoded batch (the bench pre-encodes outside its timing)."""
         return self._post("telemetry/", auth=f"Agent {self.token}", data=data, headers=headers)
+
+    # -- response actions (cases/actions/agent.py verifies and runs them) ----------------
+    def action_key(self) -> dict:
+        """This endpoint's action-signing key (fetch once after enrolment and keep it)."""
+        return self._get("actions/key/")
+
+    def poll_actions(self, *, wait: float = 0, cursor: str | None = None) -> dict:
+        """Queued actions (signed payloads), waiting up to `wait` s; send `cursor` back."""
+        params = {"wait": wait, **({"cursor": cursor} if cursor else {})}
+        return self._get("actions/", params)
+
+    def ack_action(self, action_id: int) -> dict:
+        return self._json(f"actions/{action_id}/ack/", f"Agent {self.token}", {})
+
+    def report_action(self, action_id: int, body: Mapping[str, Any]) -> dict:
+        """The outcome: {"status": "succeeded|failed", "output", "artifacts", "matches"}."""
+        return self._json(f"actions/{action_id}/result/", f"Agent {self.token}", body)

@@ -25,6 +25,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from tenancy import outbox
 from tenancy.context import require_tenant, unscoped
 from tenancy.services import audit_record
 
@@ -381,7 +382,9 @@ def _ingest_postgres(
     params += [endpoint.tenant_id, endpoint.pk, now, len(records), len(records), now]
     connection.ensure_connection()
     connection.apply_tenant_setting()
-    with psycopg.Cursor(connection.connection) as cursor:
+    # psycopg's own errors, mapped like Django's (a server gone mid-batch is a 503, and the
+    # connection is marked for its health check), since this cursor is not Django's.
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(_pg_ingest_sql(columns), params)
         batch_id, accepted = cursor.fetchone()
     return batch_id, accepted
@@ -429,20 +432,17 @@ def telemetry_ingest(
     """
     now = now or timezone.now()
     clean = validate_records(records, now=now, max_future=conf.max_future_skew())
-    if connection.vendor == "postgresql":
-        batch_id, accepted = _ingest_postgres(endpoint, clean, now)  # atomic on its own
-    else:
-        with transaction.atomic():
+    # The batch and its processing message commit together (tenancy/outbox.py): a broker
+    # that is down cannot lose the processing of a batch the agent was told is stored.
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            batch_id, accepted = _ingest_postgres(endpoint, clean, now)
+        else:
             batch_id, accepted = _ingest_orm(endpoint, clean, now)
-    if accepted and enqueue:
-        from .tasks import process_telemetry_batch
+        if accepted and enqueue:
+            from .tasks import process_telemetry_batch
 
-        tenant_id = endpoint.tenant_id
-        # at once in autocommit (the statement committed); after the caller's transaction
-        # otherwise, so the task never looks for a batch that is not there yet
-        transaction.on_commit(
-            lambda: process_telemetry_batch.delay(tenant_id=tenant_id, batch_id=batch_id)
-        )
+            outbox.enqueue(process_telemetry_batch, tenant_id=endpoint.tenant_id, batch_id=batch_id)
     return IngestOutcome(batch_id, len(clean), accepted, len(clean) - accepted)
 
 

@@ -11,9 +11,11 @@ The records come from `bench.datagen`; how they reach Stopclock is a *transport*
     simulator.send_benign()
     simulator.play_intrusion()
 
-Response actions (network isolation, kill, quarantine) arrive with issue 6: an agent will
-receive them in its heartbeat answer (or a long poll on `agent/actions/`), and
-`FleetSimulator.execute_actions` is where the simulated agent carries them out.
+Response actions: `run_actions()` has each HTTP agent poll `agent/actions/`, verify the
+signed payloads and carry them out on its `SimulatedMachine` (cases/actions/agent.py):
+an isolated endpoint sends no telemetry (heartbeats go on), a killed process or a
+quarantined file is gone from what follows (`send_snapshots()` reports what still runs),
+a collected file is uploaded, a YARA scan reports its matches.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -35,6 +38,8 @@ from bench.datagen import (
     intrusion_scenario,
     scenario_phases,
 )
+from cases.actions.agent import ActionRunner, ActionVerifier, SimulatedMachine
+from cases.actions.signing import decode_key
 
 from .agent_client import AgentClient
 from .services import SCALAR_FACTS, SET_FACTS
@@ -153,6 +158,9 @@ class FleetSimulator:
         self.seed = seed
         self.threads = max(1, threads)
         self.handles: dict[str, Any] = {}
+        self.machines = {spec.agent_id: SimulatedMachine(spec.hostname) for spec in self.fleet}
+        self.runners: dict[str, ActionRunner] = {}
+        self.snapshots = 0
         self.totals = Totals()
         self.now = clock or (lambda: dt.datetime.now(dt.UTC))
         self.round = 0
@@ -177,6 +185,9 @@ class FleetSimulator:
 
     def send(self, spec: EndpointSpec, records: Sequence[dict[str, Any]]) -> None:
         handle = self.handles[spec.agent_id]
+        machine = self.machines[spec.agent_id]
+        machine.observe(records)
+        records = machine.filter(records)  # isolated: nothing; killed processes: gone
         for chunk in _chunks(records, BATCH_RECORDS):
             self.totals.add(self.transport.send(handle, chunk))
 
@@ -215,13 +226,63 @@ class FleetSimulator:
         self._each(self.fleet, beat)
 
     def execute_actions(self, spec: EndpointSpec, actions: list[dict[str, Any]]) -> None:
-        """Carry out response actions sent to this agent (issue 6 defines them): today the
-        server sends none, and an unknown action is logged, never guessed at."""
-        for action in actions:
-            logger.warning("%s: response action %r not implemented yet", spec.hostname, action)
+        """Verify and carry out signed action payloads handed to this agent (the action
+        channel, `run_actions`, delivers them; a heartbeat answer carries none today)."""
+        runner = self._runner(spec) if actions else None
+        if runner is not None:
+            runner.handle(actions)
 
-    def follow(self, stop: threading.Event, *, interval: float, per_endpoint: int) -> None:
-        """Heartbeat and stream telemetry every `interval` seconds until `stop` is set."""
-        while not stop.wait(interval):
-            self.heartbeat_all()
-            self.send_benign(per_endpoint=per_endpoint, span=dt.timedelta(seconds=interval))
+    def send_snapshots(self) -> None:
+        """Each agent reports the processes it knows to be running (killed ones are not)."""
+        now, self.snapshots = self.now(), self.snapshots + 1
+
+        def report(spec: EndpointSpec) -> None:
+            rows = self.machines[spec.agent_id].snapshot(now, f"{self.seed}-{self.snapshots}")
+            if rows:
+                self.send(spec, rows)
+
+        self._each(self.fleet, report)
+
+    def run_actions(self, *, wait: float = 0) -> int:
+        """Every HTTP agent polls for its actions, verifies and carries them out; returns
+        how many ran. (The in-process demo transport has no agent channel: nothing runs.)"""
+        done: list[int] = []
+
+        def poll(spec: EndpointSpec) -> None:
+            runner = self._runner(spec)
+            if runner is not None:
+                executed = runner.run_once(wait=wait).executed
+                with self.totals.lock:
+                    done.extend(executed)
+
+        self._each(self.fleet, poll)
+        return len(done)
+
+    def _runner(self, spec: EndpointSpec) -> ActionRunner | None:
+        runner = self.runners.get(spec.agent_id)
+        handle = self.handles.get(spec.agent_id)
+        if runner is None and isinstance(handle, AgentClient):
+            key = decode_key(handle.action_key()["key"])  # fetched once, then kept
+            verifier = ActionVerifier(key=key, endpoint_id=handle.endpoint_id)
+            runner = ActionRunner(handle, verifier, self.machines[spec.agent_id])
+            self.runners[spec.agent_id] = runner
+        return runner
+
+    def follow(
+        self,
+        stop: threading.Event,
+        *,
+        interval: float,
+        per_endpoint: int,
+        actions_every: float = 2.0,
+    ) -> None:
+        """Until `stop` is set: poll for actions every `actions_every` seconds (an idle
+        poll costs the server no query), heartbeat and stream telemetry every `interval`."""
+        next_round = 0.0
+        while not stop.wait(min(actions_every, interval)):
+            self.run_actions()
+            if time.monotonic() >= next_round:
+                next_round = time.monotonic() + interval
+                self.heartbeat_all()
+                self.send_snapshots()
+                self.send_benign(per_endpoint=per_endpoint, span=dt.timedelta(seconds=interval))

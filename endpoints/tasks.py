@@ -1,6 +1,7 @@
 """Endpoints tasks: thin, they take ids and call the processing and services.
 
-`process_telemetry_batch` is enqueued once per stored batch (on commit). Celery settings
+`process_telemetry_batch` is enqueued once per stored batch, through the outbox (in the
+batch's transaction: a broker that is down delays it, never loses it). Celery settings
 make tasks late-acknowledged and re-queued when a worker dies, and processing is
 idempotent, so a batch is processed exactly once in effect.
 """

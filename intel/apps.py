@@ -36,9 +36,8 @@ class IntelConfig(AppConfig):
 def _scan_new_evidence(sender, instance, created, **kwargs):
     if not created:
         return
-    from django.db import transaction
+    from tenancy import outbox
 
     from .tasks import yara_scan_evidence_task
 
-    args = {"tenant_id": instance.tenant_id, "evidence_id": instance.pk}
-    transaction.on_commit(lambda: yara_scan_evidence_task.delay(**args), robust=True)
+    outbox.enqueue(yara_scan_evidence_task, tenant_id=instance.tenant_id, evidence_id=instance.pk)

@@ -57,16 +57,14 @@ def import_run_task(self, *, tenant_id: int, job_id: int, actor: dict | None = N
 
 @shared_task(base=TenantTask, name="intel.taxii_poll", acks_late=True)
 def taxii_poll_task(*, tenant_id: int, source_id: int) -> int | None:
-    """One poll of one TAXII source: a job, run now in this task."""
+    """One poll of one TAXII source: a job, queued with it (through the outbox)."""
     from intel.models import Source
     from intel.services import taxii_poll_create
 
     source = Source.objects.filter(pk=source_id, kind="taxii", enabled=True).first()
     if source is None:
         return None
-    job = taxii_poll_create(source=source)
-    import_run_task.apply_async(kwargs={"tenant_id": tenant_id, "job_id": job.pk})
-    return job.pk
+    return taxii_poll_create(source=source).pk
 
 
 @shared_task(name="intel.taxii_dispatch", acks_late=True)

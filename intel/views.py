@@ -268,17 +268,12 @@ def source_edit(request, pk: int):
 @require_POST
 @role_required(roles.LEADS)
 def source_poll(request, pk: int):
-    from tenancy.tasks import actor_kwargs
-
-    from .tasks import import_run_task
-
     source = get_object_or_404(Source, pk=pk)
     try:
         job = services.taxii_poll_create(source=source, user=request.user)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
         return redirect(_url(request, "source-detail", pk=source.pk))
-    import_run_task.delay(tenant_id=request.tenant.pk, job_id=job.pk, **actor_kwargs())
     return redirect(_url(request, "import-detail", pk=job.pk))
 
 

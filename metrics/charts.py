@@ -339,6 +339,44 @@ def _draw_box(box: _Box, cx: float, half: float, y: _Scale) -> list[str]:
     return shapes
 
 
+def _boxes_chart(
+    boxes: Mapping[str, _Box | None],
+    extent: Sequence[float],
+    unit: str,
+    target: float | None,
+    *,
+    title: str,
+    width: int,
+    height: int,
+    whiskers: str = "whiskers",
+) -> str:
+    """Draw one box per label (None: "no data"); `extent` are the values the axis covers."""
+    plot = _Plot(width, height)
+    ticks = _ticks([*extent, *([target] if target is not None else [])], unit)
+    y = plot.y_scale(ticks)
+    body = [_y_axis(y, ticks, unit, plot.left, plot.right)]
+    half = min((plot.right - plot.left) / len(boxes) * 0.25, 30)
+    descriptions = []
+    for index, (label, box) in enumerate(boxes.items()):
+        cx = plot.band_centre(index, len(boxes))
+        body.append(_text(cx, plot.bottom + 18, _clip(label), text_anchor="middle"))
+        count = f"n = {box.count if box else 0}"
+        body.append(_text(cx, plot.bottom + 34, count, text_anchor="middle", fill=MUTED))
+        if box is None:
+            middle = (plot.top + plot.bottom) / 2
+            body.append(_text(cx, middle, "no data", text_anchor="middle", fill=MUTED))
+            descriptions.append(f"{label}: no data.")
+            continue
+        description = _describe_box(label, box, unit).replace(", whiskers", f", {whiskers}")
+        descriptions.append(description)
+        body.append(_group(_draw_box(box, cx, half, y), tooltip=description))
+    if target is not None:
+        label = f"Target {format_value(target, unit)}"
+        body.append(_target_line(y(target), plot.left, plot.right, label))
+    desc = " ".join(descriptions) + _target_text(target, unit)
+    return _document(width, height, title, desc, body)
+
+
 def box_plot(
     series: Mapping[str, Sequence[float]],
     unit: str,
@@ -357,32 +395,59 @@ def box_plot(
     target = _check_target(target)
     if not any(data.values()):
         return _no_data(width, height, title)
-    plot = _Plot(width, height)
+    boxes = {label: _box(values) if values else None for label, values in data.items()}
     everything = [v for values in data.values() for v in values]
-    ticks = _ticks(everything + ([target] if target is not None else []), unit)
-    y = plot.y_scale(ticks)
-    body = [_y_axis(y, ticks, unit, plot.left, plot.right)]
-    half = min((plot.right - plot.left) / len(data) * 0.25, 30)
-    descriptions = []
-    for index, (label, values) in enumerate(data.items()):
-        cx = plot.band_centre(index, len(data))
-        body.append(_text(cx, plot.bottom + 18, _clip(label), text_anchor="middle"))
-        count = f"n = {len(values)}"
-        body.append(_text(cx, plot.bottom + 34, count, text_anchor="middle", fill=MUTED))
-        if not values:
-            middle = (plot.top + plot.bottom) / 2
-            body.append(_text(cx, middle, "no data", text_anchor="middle", fill=MUTED))
-            descriptions.append(f"{label}: no data.")
+    return _boxes_chart(boxes, everything, unit, target, title=title, width=width, height=height)
+
+
+@dataclass(frozen=True)
+class Quantiles:
+    """A distribution summarised by the database (no values at hand): for a year of cases
+    the box plot is drawn from percentiles computed by the aggregation."""
+
+    count: int
+    p10: float
+    p25: float
+    median: float
+    p75: float
+    p90: float
+
+
+def box_plot_quantiles(
+    series: Mapping[str, Quantiles | None],
+    unit: str,
+    target: float | None = None,
+    *,
+    title: str = "Distribution",
+    width: int = WIDTH,
+    height: int = HEIGHT,
+) -> str:
+    """`box_plot` from percentiles: the box spans the quartiles and the whiskers the 10th
+    to the 90th percentile (outliers are not drawn: the values are not at hand)."""
+    boxes: dict[str, _Box | None] = {}
+    for label, q in series.items():
+        if q is None or q.count == 0:
+            boxes[label] = None
             continue
-        box = _box(values)
-        description = _describe_box(label, box, unit)
-        descriptions.append(description)
-        body.append(_group(_draw_box(box, cx, half, y), tooltip=description))
-    if target is not None:
-        label = f"Target {format_value(target, unit)}"
-        body.append(_target_line(y(target), plot.left, plot.right, label))
-    desc = " ".join(descriptions) + _target_text(target, unit)
-    return _document(width, height, title, desc, body)
+        low, q1, median, q3, high = _check_finite([q.p10, q.p25, q.median, q.p75, q.p90])
+        if not low <= q1 <= median <= q3 <= high:
+            raise ValueError(f"{label!r}: percentiles must be in order")
+        boxes[label] = _Box(low, q1, median, q3, high, (), q.count)
+    target = _check_target(target)
+    present = [box for box in boxes.values() if box is not None]
+    if not present:
+        return _no_data(width, height, title)
+    extent = [v for box in present for v in (box.low, box.high)]
+    return _boxes_chart(
+        boxes,
+        extent,
+        unit,
+        target,
+        title=title,
+        width=width,
+        height=height,
+        whiskers="10th to 90th percentile",
+    )
 
 
 # --- Histogram ----------------------------------------------------------------------------

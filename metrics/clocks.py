@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-DEFINITIONS_VERSION = "2026-11.1"
+DEFINITIONS_VERSION = "2026-11.2"
 
 ZERO = timedelta(0)
 
@@ -75,6 +75,16 @@ FIRST_ACTIVITY = "first_activity_at"
 # --- Clocks -------------------------------------------------------------------------------
 
 ReopenRule = Literal["first", "final"]
+# Which closed cases must have reached a clock's milestone; for the others a missing
+# milestone is simply not measured (a false positive closed at triage was never contained).
+RequiredOnClose = Literal["all", "true_positive", "none"]
+
+# Case resolutions (the cases app's vocabulary) that these rules name.
+TRUE_POSITIVE = "true_positive"
+# Not measured on any clock: the work belongs to the case it duplicates.
+UNMEASURED_RESOLUTIONS: tuple[str, ...] = ("duplicate",)
+# Not an intrusion: measured on triage, scoping and closure only.
+NOT_INTRUSION_RESOLUTIONS: tuple[str, ...] = ("false_positive", "benign")
 
 
 @dataclass(frozen=True)
@@ -95,6 +105,9 @@ class Clock:
     noun: str
     start: str = "detected_at"
     reopen_rule: ReopenRule = "first"
+    # Measured only on cases that were (or may still turn out to be) an intrusion.
+    intrusions_only: bool = False
+    required_on_close: RequiredOnClose = "all"
 
 
 CLOCKS: tuple[Clock, ...] = (
@@ -114,6 +127,7 @@ CLOCKS: tuple[Clock, ...] = (
         milestone="scoped_at",
         sla=True,
         noun="scoping",
+        required_on_close="true_positive",
         definition=(
             "From detection until scoping is done: the case's indicators have been searched "
             "across the whole enterprise and the affected endpoints are known."
@@ -126,6 +140,8 @@ CLOCKS: tuple[Clock, ...] = (
         milestone="contained_at",
         sla=True,
         noun="containment",
+        intrusions_only=True,
+        required_on_close="true_positive",
         definition=(
             "From detection until the threat can no longer spread: isolation, process kill "
             "or quarantine succeeded."
@@ -139,6 +155,8 @@ CLOCKS: tuple[Clock, ...] = (
         sla=True,
         noun="remediation",
         reopen_rule="final",
+        intrusions_only=True,
+        required_on_close="true_positive",
         definition=(
             "From detection until the endpoint is clean: patched, malicious software removed, "
             "credentials reset. This is where the clock stops."
@@ -152,6 +170,7 @@ CLOCKS: tuple[Clock, ...] = (
         sla=False,
         noun="closure",
         reopen_rule="final",
+        required_on_close="none",
         definition="From detection until the case is closed and its paperwork done (no SLA).",
     ),
 )
@@ -214,7 +233,19 @@ def methodology_text() -> list[str]:
         (
             "A closed case with a missing milestone, or a milestone earlier than detection "
             "(a negative span), is excluded from the figures. Each one is listed as a "
-            "data-quality finding in the report; none is dropped silently."
+            "data-quality finding in the report; none is dropped silently. A missing "
+            "milestone is attributed to the period in which the case was closed."
+        ),
+        (
+            "Every case counts once. A case closed as a duplicate (or merged into another) "
+            "is not measured at all: its alerts and its work belong to the case it "
+            "duplicates. A case closed as a false positive or benign is measured on triage, "
+            "on scoping when it was scoped, and on closure, because analysts did that work; "
+            "it is not measured on containment or remediation, where there was nothing to "
+            "contain or clean, and a missing scoping, containment or remediation milestone "
+            "on it is not a data-quality finding. A closed true positive must have reached "
+            "every milestone up to remediation. Open cases have no resolution yet and count "
+            "on every clock whose milestone they reach."
         ),
         (
             "SLA clocks may be paused, for a recorded reason (for example, waiting for the "
@@ -233,6 +264,18 @@ def methodology_text() -> list[str]:
             "A span equal to its target meets it. Compliance is the share of measured cases "
             "whose SLA span meets the target; an open case whose clock is already past its "
             "target is a breach in progress."
+        ),
+        (
+            "Reporting periods and trend buckets begin at midnight in the tenant's time "
+            "zone (weeks on Monday). A calendar month, quarter or year is compared with the "
+            "one before it; any other period with the period of equal length that ends "
+            "where it starts."
+        ),
+        (
+            f"{DWELL.label} is measured on cases detected in the period when the earliest "
+            "endpoint observation referenced by the case's alerts precedes detection; when "
+            "every referenced observation is later than detection, the first activity is "
+            "not known and the case has no dwell time."
         ),
         (
             "Figures are given with the number of cases behind them. The median and the "

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from datetime import timedelta
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 from metrics.clocks import CLOCKS, CLOCKS_BY_KEY, PHASES, PHASES_BY_KEY, Clock
 
@@ -84,6 +84,17 @@ class Stats(TypedDict):
     p90_seconds: float | None
     compliance_pct: float | None
     breaches: int
+    # Filled by the aggregation (metrics.selectors), optional for hand-written figures: the
+    # extremes and the quartiles behind box plots, the cases judged against a target and
+    # those that met it (compliance = met / judged), and the measured cases with paused time.
+    min_seconds: NotRequired[float | None]
+    max_seconds: NotRequired[float | None]
+    p10_seconds: NotRequired[float | None]
+    p25_seconds: NotRequired[float | None]
+    p75_seconds: NotRequired[float | None]
+    judged: NotRequired[int]
+    met: NotRequired[int]
+    paused: NotRequired[int]
 
 
 class ClockFigures(Stats):

@@ -3,6 +3,13 @@
 DRF exceptions pass through `api_exception_handler`; Django-level failures on /api/ paths
 (404 for unknown URLs, 500, 413 for oversized bodies, 503 when the database is down)
 are answered in the same shape by the handlers and the middleware below.
+
+The database being unreachable is a 503 with `Retry-After` wherever it surfaces: in a DRF
+view (the handler), in a browser view (the middleware: a plain HTML page that touches
+neither the database nor the session), or in a middleware before any view (the session,
+the user, the tenant look-up: `config.urls.handler500` asks `database_unavailable`). The
+connection itself recovers by Django's health check (`CONN_HEALTH_CHECKS`) at the next
+request; no process restart is needed. A full disk is a 507 (`storage_error`).
 """
 
 from __future__ import annotations
@@ -12,7 +19,8 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, ValidationError
 from django.db import DatabaseError, InterfaceError, OperationalError
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
+from django.template import loader
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -46,6 +54,26 @@ class ServiceUnavailable(exceptions.APIException):
     default_detail = "A backing service is unavailable; retry shortly."
 
 
+class InsufficientStorage(exceptions.APIException):
+    status_code = status.HTTP_507_INSUFFICIENT_STORAGE
+    default_code = "insufficient_storage"
+    default_detail = "There is not enough disk space to store this file; nothing was saved."
+
+
+RETRY_AFTER_SECONDS = 5
+DB_ERRORS = (OperationalError, InterfaceError)
+
+
+def storage_error(exc: OSError) -> exceptions.APIException:
+    """What to answer when writing a file failed: 507 for a full disk or quota, else 503."""
+    import errno
+
+    logger.error("storage write failed: %s", exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return InsufficientStorage()
+    return ServiceUnavailable("File storage is unavailable; nothing was saved. Retry shortly.")
+
+
 def error_body(code: str, message: str, fields: dict[str, Any] | None = None) -> dict:
     return {"error": {"code": code, "message": message, "fields": fields or {}}}
 
@@ -75,7 +103,7 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         exc = _from_django_validation(exc)
     elif isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge()
-    elif isinstance(exc, OperationalError | InterfaceError):
+    elif isinstance(exc, DB_ERRORS):
         logger.warning("database unavailable: %s", exc)
         exc = ServiceUnavailable()
     elif isinstance(exc, TenantContextMissing):
@@ -98,7 +126,7 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
             code = "not_found"
         response.data = error_body(code, _flatten(detail) if detail is not None else str(exc))
     if isinstance(exc, ServiceUnavailable):
-        response["Retry-After"] = "5"
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
 
 
@@ -114,6 +142,20 @@ def json_500(request):
     return JsonResponse(error_body("server_error", "Internal server error."), status=500)
 
 
+def database_unavailable(request, exc: BaseException | None = None) -> HttpResponse:
+    """503 + Retry-After: the error format on /api/, a static page in the browser."""
+    logger.warning("database unavailable on %s: %s", request.path, exc)
+    if is_api(request):
+        response = JsonResponse(
+            error_body("unavailable", "The database is unavailable; retry shortly."), status=503
+        )
+    else:
+        # A static template: rendering must not need the database (no context processors).
+        response = HttpResponse(loader.get_template("503.html").render(), status=503)
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
 class ApiErrorMiddleware:
     """Django-level failures on /api/ answered in the error format (outside DRF views)."""
 
@@ -124,12 +166,8 @@ class ApiErrorMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
-        if isinstance(exception, OperationalError | InterfaceError):
-            response = JsonResponse(
-                error_body("unavailable", "The database is unavailable; retry shortly."), status=503
-            )
-            response["Retry-After"] = "5"
-            return response
+        if isinstance(exception, DB_ERRORS):
+            return database_unavailable(request, exception)
         if not is_api(request):
             return None
         if isinstance(exception, RequestDataTooBig):

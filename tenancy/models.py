@@ -157,3 +157,25 @@ class AuditEvent(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.action} {self.object_repr}"
+
+
+class OutboxMessage(TenantOwnedModel):
+    """A Celery task to send once the transaction that wrote this row has committed.
+
+    Written in the same transaction as the work it stands for, so the message exists if and
+    only if the work does; deleted once the broker has it (`tenancy/outbox.py`). A row that
+    stays means the broker was unreachable: `outbox.drain()` sends it later.
+    """
+
+    task = models.CharField(max_length=200)
+    kwargs = models.JSONField(default=dict)
+    created_at = models.DateTimeField(default=now)
+    attempts = models.PositiveIntegerField(default=0, help_text="failed sends by the drain")
+    last_error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        # The drain looks for rows older than a few seconds, across tenants first.
+        indexes = [models.Index(fields=["created_at"], name="outbox_created")]
+
+    def __str__(self) -> str:
+        return f"{self.task} {self.kwargs}"

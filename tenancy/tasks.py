@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 
-from celery import Task
+from celery import Task, shared_task
 
 from .context import (
     SYSTEM,
@@ -60,3 +60,13 @@ def actor_kwargs() -> dict:
             "user_id": actor.user_id,
         }
     }
+
+
+@shared_task(name="tenancy.outbox_drain", ignore_result=True)
+def outbox_drain() -> int:
+    """Send the outbox messages a broker outage left behind (beat, worker start, on demand).
+
+    Not a TenantTask: it crosses tenants to find them, then enters each one in turn."""
+    from .outbox import drain
+
+    return drain()

@@ -19,14 +19,19 @@ from tenancy.context import current_request
 
 from .. import sla
 from ..models import (
+    ACTION_OPEN_STATUSES,
     OPEN_CASE_STATUSES,
+    ActionStatus,
+    ActionType,
     Alert,
     AlertSource,
     AlertStatus,
+    BulkAction,
     Case,
     CaseStatus,
     Evidence,
     Note,
+    ResponseAction,
     Task,
     Tlp,
     WebhookDelivery,
@@ -222,3 +227,61 @@ class WebhookDeliveryFilterSet(django_filters.FilterSet):
     class Meta:
         model = WebhookDelivery
         fields = ["webhook", "event", "status"]
+
+
+class ActionFilterSet(OrderingMixin, django_filters.FilterSet):
+    """Response actions: `?status=` (repeatable; `open` = not finished), `type`, `case`,
+    `endpoint`, `bulk`, `requested_by` (id or `me`), `created_after`/`_before`."""
+
+    ORDERINGS = {"created_at": ("created_at",), "updated_at": ("updated_at",)}
+
+    status = django_filters.MultipleChoiceFilter(
+        choices=[("open", "Open (not finished)"), *ActionStatus.choices],
+        method="filter_status",
+        distinct=False,
+    )
+    type = django_filters.MultipleChoiceFilter(choices=ActionType.choices, distinct=False)
+    case = django_filters.ModelChoiceFilter(queryset=Case.objects.all())
+    endpoint = django_filters.ModelChoiceFilter(queryset=Endpoint.objects.all())
+    bulk = django_filters.ModelChoiceFilter(queryset=BulkAction.objects.all())
+    requested_by = django_filters.CharFilter(
+        method="filter_requested_by", max_length=20, help_text='a user id, or "me"'
+    )
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    ordering = django_filters.ChoiceFilter(
+        choices=_ordering(("created_at", "Requested"), ("updated_at", "Last change")),
+        method="filter_ordering",
+        label="Sort",
+        empty_label=None,
+    )
+
+    class Meta:
+        model = ResponseAction
+        fields = ["attempt"]
+
+    def filter_status(self, queryset, name, values):
+        if not values:
+            return queryset
+        wanted = set(values)
+        if "open" in wanted:
+            wanted = (wanted - {"open"}) | set(ACTION_OPEN_STATUSES)
+        return queryset.filter(status__in=sorted(wanted))
+
+    def filter_requested_by(self, queryset, name, value):
+        value = value.strip().lower()
+        if value == "me":
+            return queryset.filter(requested_by_id=current_request().actor.user_id or -1)
+        if value.isdigit():
+            return queryset.filter(requested_by_id=int(value))
+        return queryset.none() if value else queryset
+
+
+class BulkActionFilterSet(django_filters.FilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=BulkAction.Status.choices, distinct=False)
+    type = django_filters.MultipleChoiceFilter(choices=ActionType.choices, distinct=False)
+    case = django_filters.ModelChoiceFilter(queryset=Case.objects.all())
+
+    class Meta:
+        model = BulkAction
+        fields = ["status", "type", "case"]

@@ -19,6 +19,7 @@ from rest_framework import serializers
 from endpoints.models import Endpoint
 from metrics.clocks import MILESTONES, PHASE_CHOICES
 from metrics.targets import SEVERITY_CHOICES
+from tenancy.api.fields import IdField
 from tenancy.context import require_tenant
 
 from .. import sla
@@ -184,7 +185,7 @@ class AlertPromoteSerializer(StrictInputMixin, serializers.Serializer):
 class AlertTriageSerializer(StrictInputMixin, serializers.Serializer):
     """POST /alerts/bulk-triage/: one action on many alerts, all or nothing."""
 
-    ids = serializers.ListField(child=serializers.IntegerField(), min_length=1, max_length=1000)
+    ids = serializers.ListField(child=IdField(), min_length=1, max_length=1000)
     action = serializers.ChoiceField(choices=["acknowledge", "dismiss", "promote"])
     reason = serializers.ChoiceField(
         choices=DismissReason.choices, required=False, help_text="for dismiss"
@@ -360,7 +361,7 @@ class LinkSerializer(StrictInputMixin, serializers.Serializer):
 class CaseBulkSerializer(StrictInputMixin, serializers.Serializer):
     """POST /cases/bulk/: assign and/or move many cases, all or nothing."""
 
-    ids = serializers.ListField(child=serializers.IntegerField(), min_length=1, max_length=500)
+    ids = serializers.ListField(child=IdField(), min_length=1, max_length=500)
     assignee = MemberField(allow_null=True, required=False)
     status = serializers.ChoiceField(choices=CaseStatus.choices, required=False)
     resolution = serializers.ChoiceField(choices=Resolution.choices, required=False)
@@ -481,7 +482,7 @@ class EvidenceSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    @extend_schema_field(OpenApiTypes.URI)
+    @extend_schema_field(OpenApiTypes.URI_REF)  # a path on this server
     def get_download(self, evidence) -> str:
         return f"/api/v1/evidence/{evidence.pk}/download/"
 

@@ -1,6 +1,7 @@
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from . import views
+from . import actions, agent, views
 
 router = SimpleRouter()
 router.register("alerts", views.AlertViewSet, basename="alert")
@@ -11,5 +12,18 @@ router.register("evidence", views.EvidenceViewSet, basename="evidence")
 router.register("grouping-rules", views.GroupingRuleViewSet, basename="grouping-rule")
 router.register("webhooks", views.WebhookViewSet, basename="webhook")
 router.register("webhook-deliveries", views.WebhookDeliveryViewSet, basename="webhook-delivery")
+router.register("actions", actions.ActionViewSet, basename="action")
+router.register("bulk-actions", actions.BulkActionViewSet, basename="bulk-action")
 
-urlpatterns = router.urls
+urlpatterns = [
+    # response actions, the agent's side (Authorization: Agent <token>)
+    path("agent/actions/", agent.AgentActionsPoll.as_view(), name="agent-actions"),
+    path("agent/actions/key/", agent.AgentActionKey.as_view(), name="agent-action-key"),
+    path("agent/actions/<int:pk>/ack/", agent.AgentActionAck.as_view(), name="agent-action-ack"),
+    path(
+        "agent/actions/<int:pk>/result/",
+        agent.AgentActionResult.as_view(),
+        name="agent-action-result",
+    ),
+    *router.urls,
+]

@@ -26,6 +26,7 @@ from rest_framework.response import Response
 
 from tenancy import roles
 from tenancy.errors import PayloadTooLarge
+from tenancy.schema import CONFLICT
 
 from .. import conf, services
 from ..models import (
@@ -58,7 +59,8 @@ IF_MATCH = OpenApiParameter(
     required=False,
     description='The case\'s ETag as read (`"3"`); a stale one gets 412 and changes nothing.',
 )
-ETAG_RESPONSES = {412: OpenApiResponse(description="stale If-Match: the case changed")}
+# Every write of a case: its state may refuse it (409: closed, merged, not paused, …).
+ETAG_RESPONSES = {412: OpenApiResponse(description="stale If-Match: the case changed"), **CONFLICT}
 
 
 def _input(serializer_class, request, **kwargs):
@@ -199,7 +201,7 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     @extend_schema(
         summary="Dismiss with a reason",
         request=s.AlertDismissSerializer,
-        responses=s.AlertSerializer,
+        responses={200: s.AlertSerializer, **CONFLICT},
     )
     @action(detail=True, methods=["post"])
     def dismiss(self, request, pk=None):
@@ -211,7 +213,7 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     @extend_schema(
         summary="Promote into a new case, or add to an open case",
         request=s.AlertPromoteSerializer,
-        responses={200: s.CaseSerializer},
+        responses={200: s.CaseSerializer, **CONFLICT},
     )
     @action(detail=True, methods=["post"])
     def promote(self, request, pk=None):
@@ -223,9 +225,9 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     @extend_schema(
         summary="One triage action on many alerts, all or nothing",
         request=s.AlertTriageSerializer,
-        responses=s.AlertSerializer(many=True),
+        responses={200: s.AlertSerializer(many=True), **CONFLICT},
     )
-    @action(detail=False, methods=["post"], url_path="bulk-triage")
+    @action(detail=False, methods=["post"], url_path="bulk-triage", pagination_class=None)
     def bulk_triage(self, request):
         data = _input(s.AlertTriageSerializer, request)
         ids = data["ids"]
@@ -281,7 +283,7 @@ class CaseViewSet(
     @extend_schema(
         summary="Open a case by hand",
         request=s.CaseCreateSerializer,
-        responses={201: s.CaseSerializer},
+        responses={201: s.CaseSerializer, **CONFLICT},
     )
     def create(self, request, *args, **kwargs):
         data = _input(s.CaseCreateSerializer, request)
@@ -470,9 +472,9 @@ class CaseViewSet(
     @extend_schema(
         summary="Assign and/or move many cases, all or nothing",
         request=s.CaseBulkSerializer,
-        responses=s.CaseSerializer(many=True),
+        responses={200: s.CaseSerializer(many=True), **CONFLICT},
     )
-    @action(detail=False, methods=["post"])
+    @action(detail=False, methods=["post"], pagination_class=None)  # a plain list back
     def bulk(self, request):
         data = _input(s.CaseBulkSerializer, request)
         kwargs = {"assignee": data["assignee"]} if "assignee" in data else {}
@@ -722,7 +724,9 @@ class WebhookDeliveryViewSet(viewsets.ReadOnlyModelViewSet):
     read_roles = roles.ADMINS
     write_roles = roles.ADMINS
 
-    @extend_schema(summary="Send again", request=None, responses={202: s.WebhookDeliverySerializer})
+    @extend_schema(
+        summary="Send again", request=None, responses={202: s.WebhookDeliverySerializer, **CONFLICT}
+    )
     @action(detail=True, methods=["post"])
     def redeliver(self, request, pk=None):
         delivery = services.webhook_redeliver(delivery=self.get_object())

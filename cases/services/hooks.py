@@ -11,6 +11,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from metrics.clocks import MILESTONES
+from tenancy import outbox
 from tenancy.context import require_tenant
 from tenancy.errors import Conflict
 from tenancy.services import audit_record_many
@@ -88,18 +89,7 @@ def _emit_many(event: str, items: Sequence[tuple[Case, dict | None]]) -> None:
             for hook in hooks
         ]
     deliveries = WebhookDelivery.objects.bulk_create(rows)
-    uids = [str(delivery.uid) for delivery in deliveries]
-    from tenancy.tasks import actor_kwargs
-
-    from ..tasks import deliver_webhook
-
-    actor = actor_kwargs()
-
-    def enqueue(tenant_id=tenant.pk, uids=uids, actor=actor):
-        for uid in uids:
-            deliver_webhook.delay(tenant_id=tenant_id, delivery_uid=uid, **actor)
-
-    transaction.on_commit(enqueue)
+    _enqueue_deliveries(deliveries)
 
 
 def _active_webhooks() -> list[Webhook]:
@@ -226,7 +216,7 @@ def webhook_ping(*, webhook: Webhook) -> WebhookDelivery:
             created_at=now,
         )
         audit_record_many([_entry("webhook.ping", webhook)])
-        _enqueue_delivery(delivery)
+        _enqueue_deliveries([delivery])
     return delivery
 
 
@@ -240,18 +230,20 @@ def webhook_redeliver(*, delivery: WebhookDelivery) -> WebhookDelivery:
         row.next_attempt_at = None
         row.save(update_fields=["status", "next_attempt_at"])
         audit_record_many([_entry("webhook.redeliver", row)])
-        _enqueue_delivery(row)
+        _enqueue_deliveries([row])
     return row
 
 
-def _enqueue_delivery(delivery: WebhookDelivery) -> None:
+def _enqueue_deliveries(deliveries: Sequence[WebhookDelivery]) -> None:
+    """Their send tasks, through the outbox (in the transaction that recorded them)."""
     from tenancy.tasks import actor_kwargs
 
     from ..tasks import deliver_webhook
 
-    tenant_id, uid, actor = require_tenant().pk, str(delivery.uid), actor_kwargs()
-    transaction.on_commit(
-        lambda: deliver_webhook.delay(tenant_id=tenant_id, delivery_uid=uid, **actor)
+    tenant_id, actor = require_tenant().pk, actor_kwargs()
+    outbox.enqueue_many(
+        deliver_webhook,
+        [{"tenant_id": tenant_id, "delivery_uid": str(d.uid), **actor} for d in deliveries],
     )
 
 

@@ -15,7 +15,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 
 from tenancy.context import current_request, require_tenant
-from tenancy.errors import PayloadTooLarge
+from tenancy.errors import PayloadTooLarge, storage_error
 from tenancy.services import audit_record_many
 
 from .. import conf
@@ -131,6 +131,12 @@ def task_update(
         task.save()
         TimelineEntry.objects.bulk_create(timeline)
         audit_record_many([_entry("task.update", task, changes)])
+        if changes.get("done") == [False, True]:
+            # A task may stand for a response action (a credential reset handed to the
+            # identity team): completing it is that action's outcome.
+            from ..actions.services import actions_on_task_done
+
+            actions_on_task_done(task)
     return task
 
 
@@ -246,7 +252,10 @@ def evidence_upload(*, case: Case, upload: File, description: str = "") -> Evide
                 uploaded_at=now,
             )
             evidence.assign_tenant()
-            stored_name = default_storage.save(evidence_path_for(evidence), upload)
+            try:  # whole or nothing on disk (tenancy/storage.py); a full disk is a 507
+                stored_name = default_storage.save(evidence_path_for(evidence), upload)
+            except OSError as exc:
+                raise storage_error(exc) from exc
             evidence.file.name = stored_name
             evidence.save()
             CustodyEvent.objects.create(

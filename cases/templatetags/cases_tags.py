@@ -26,3 +26,20 @@ def sla_label(state: str) -> str:
 def seconds(span) -> int:
     """A timedelta as whole seconds (for data-clock-target / data-clock-paused)."""
     return int(span.total_seconds()) if span is not None else 0
+
+
+@register.filter
+def action_what(action) -> str:
+    """What a response action acts on, in a few words ("sha256 0f3a… pid 4242")."""
+    from cases.actions.registry import ACTION_TYPES
+
+    spec = ACTION_TYPES.get(getattr(action, "type", ""))
+    return spec.describe(action.parameters) if spec else ""
+
+
+@register.filter
+def action_spec(action_type: str):
+    """The registry entry of an action type (label, destructive, milestone, executor)."""
+    from cases.actions.registry import ACTION_TYPES
+
+    return ACTION_TYPES.get(action_type)

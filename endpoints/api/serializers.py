@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from endpoints.conf import max_decompressed_bytes, max_records
@@ -245,3 +246,16 @@ class StackEndpointSerializer(serializers.Serializer):
     first_seen_at = serializers.DateTimeField(help_text="when the item first appeared there")
     last_seen_at = serializers.DateTimeField()
     first_observation_id = serializers.IntegerField(allow_null=True)
+
+
+@extend_schema_serializer(many=False)  # the `list` action answers one page object
+class StackPageSerializer(serializers.Serializer):
+    """A page of stacking rows, with offset/limit links to the neighbouring pages."""
+
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = StackRowSerializer(many=True)
+
+
+class StackEndpointListSerializer(serializers.Serializer):
+    results = StackEndpointSerializer(many=True)

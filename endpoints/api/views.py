@@ -4,7 +4,12 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Count
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -48,7 +53,9 @@ from .serializers import (
     ObservationSerializer,
     RuleExceptionSerializer,
     RuleUploadSerializer,
+    StackEndpointListSerializer,
     StackEndpointSerializer,
+    StackPageSerializer,
     StackRowSerializer,
     TelemetryResponseSerializer,
 )
@@ -203,6 +210,14 @@ class ObservationViewSet(viewsets.ReadOnlyModelViewSet):
 # -- detection rules -------------------------------------------------------------------------
 
 
+@extend_schema_view(
+    destroy=extend_schema(
+        responses={
+            204: None,
+            400: OpenApiResponse(description="a shipped rule: disable it instead"),
+        }
+    )
+)
 class DetectionRuleViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -323,7 +338,7 @@ class StackingViewSet(viewsets.GenericViewSet):
             OpenApiParameter("offset", int),
             OpenApiParameter("limit", int, description="at most 500 (default 50)"),
         ],
-        responses=StackRowSerializer(many=True),
+        responses=StackPageSerializer,
     )
     def list(self, request):
         filters = _stack_filters(request)
@@ -351,7 +366,7 @@ class StackingViewSet(viewsets.GenericViewSet):
 
     @extend_schema(
         parameters=[OpenApiParameter("key", str, required=True), *_STACK_PARAMETERS[1:]],
-        responses=StackEndpointSerializer(many=True),
+        responses=StackEndpointListSerializer,
     )
     @action(detail=False, methods=["get"], url_path="endpoints")
     def endpoints(self, request):

@@ -8,37 +8,77 @@ from tenancy.rls import EnableTenantRLS
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('tenancy', '0002_tenant_settings'),
+        ("tenancy", "0002_tenant_settings"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Endpoint',
+            name="Endpoint",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('hostname', models.CharField(help_text='lower-case short name', max_length=255)),
-                ('fqdn', models.CharField(blank=True, max_length=255)),
-                ('os_family', models.CharField(choices=[('windows', 'Windows'), ('macos', 'macOS'), ('linux', 'Linux')], max_length=16)),
-                ('os_version', models.CharField(blank=True, max_length=128)),
-                ('domain', models.CharField(blank=True, max_length=255)),
-                ('ip_addresses', models.JSONField(blank=True, default=list)),
-                ('mac_addresses', models.JSONField(blank=True, default=list)),
-                ('agent_id', models.CharField(help_text="the agent's own stable id", max_length=64)),
-                ('agent_version', models.CharField(blank=True, max_length=64)),
-                ('privileged_admin_logons', models.BooleanField(default=False)),
-                ('isolation_state', models.CharField(choices=[('none', 'Not isolated'), ('isolating', 'Isolation requested'), ('isolated', 'Isolated'), ('releasing', 'Release requested')], default='none', max_length=16)),
-                ('first_seen_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('last_seen_at', models.DateTimeField(blank=True, null=True)),
-                ('tenant', models.ForeignKey(editable=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tenancy.tenant')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("hostname", models.CharField(help_text="lower-case short name", max_length=255)),
+                ("fqdn", models.CharField(blank=True, max_length=255)),
+                (
+                    "os_family",
+                    models.CharField(
+                        choices=[("windows", "Windows"), ("macos", "macOS"), ("linux", "Linux")],
+                        max_length=16,
+                    ),
+                ),
+                ("os_version", models.CharField(blank=True, max_length=128)),
+                ("domain", models.CharField(blank=True, max_length=255)),
+                ("ip_addresses", models.JSONField(blank=True, default=list)),
+                ("mac_addresses", models.JSONField(blank=True, default=list)),
+                (
+                    "agent_id",
+                    models.CharField(help_text="the agent's own stable id", max_length=64),
+                ),
+                ("agent_version", models.CharField(blank=True, max_length=64)),
+                ("privileged_admin_logons", models.BooleanField(default=False)),
+                (
+                    "isolation_state",
+                    models.CharField(
+                        choices=[
+                            ("none", "Not isolated"),
+                            ("isolating", "Isolation requested"),
+                            ("isolated", "Isolated"),
+                            ("releasing", "Release requested"),
+                        ],
+                        default="none",
+                        max_length=16,
+                    ),
+                ),
+                ("first_seen_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("last_seen_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        editable=False,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="tenancy.tenant",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['hostname'],
-                'indexes': [models.Index(fields=['tenant', 'hostname'], name='endpoint_tenant_host'), models.Index(fields=['tenant', 'last_seen_at'], name='endpoint_tenant_seen')],
-                'constraints': [models.UniqueConstraint(fields=('tenant', 'agent_id'), name='endpoint_agent_unique')],
+                "ordering": ["hostname"],
+                "indexes": [
+                    models.Index(fields=["tenant", "hostname"], name="endpoint_tenant_host"),
+                    models.Index(fields=["tenant", "last_seen_at"], name="endpoint_tenant_seen"),
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("tenant", "agent_id"), name="endpoint_agent_unique"
+                    )
+                ],
             },
         ),
         EnableTenantRLS("endpoints_endpoint"),

@@ -25,6 +25,7 @@ from intel.services.iocs import SOURCE_FIELDS
 from intel.services.reputation import PROVIDER_FIELDS
 from metrics.clocks import PHASE_CHOICES
 from metrics.targets import SEVERITY_CHOICES
+from tenancy.api.fields import IdField
 
 
 class IOCSerializer(serializers.ModelSerializer):
@@ -270,7 +271,7 @@ class SweepCreateSerializer(serializers.Serializer):
         queryset=Source.objects.all(), required=False, allow_null=True
     )
     tag = serializers.CharField(required=False, allow_blank=True, max_length=100)
-    iocs = serializers.ListField(child=serializers.IntegerField(), required=False)
+    iocs = serializers.ListField(child=IdField(), required=False)
     adhoc_values = serializers.ListField(
         child=serializers.CharField(max_length=10000), required=False, max_length=1000
     )

@@ -4,7 +4,7 @@ and the ad-hoc search. Viewsets declare querysets and serializers; verbs are ser
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -46,7 +46,7 @@ from intel.services import (
 )
 from intel.services.reputation import hash_type, provider_delete, provider_save
 from tenancy import roles
-from tenancy.tasks import actor_kwargs
+from tenancy.schema import CONFLICT
 
 from . import filters
 from . import serializers as s
@@ -161,14 +161,17 @@ class SourceViewSet(
     def perform_update(self, serializer):
         serializer.instance = source_update(source=serializer.instance, **serializer.validated_data)
 
-    @extend_schema(request=None, responses={202: s.ImportJobSerializer})
+    @extend_schema(
+        request=None,
+        responses={
+            202: s.ImportJobSerializer,
+            400: OpenApiResponse(description="the source is not a TAXII collection"),
+        },
+    )
     @action(detail=True, methods=["post"])
     def poll(self, request, pk=None):
         """Poll this TAXII collection now (a job; watch it at /api/v1/imports/{id}/)."""
-        from intel.tasks import import_run_task
-
         job = taxii_poll_create(source=self.get_object(), user=request.user)
-        import_run_task.delay(tenant_id=request.tenant.pk, job_id=job.pk, **actor_kwargs())
         job.refresh_from_db()
         return Response(s.ImportJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
@@ -256,13 +259,13 @@ class SweepViewSet(
         sweep.refresh_from_db()
         return Response(s.SweepSerializer(sweep).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=None, responses=s.SweepSerializer)
+    @extend_schema(request=None, responses={200: s.SweepSerializer, **CONFLICT})
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         sweep = sweep_cancel(sweep=self.get_object())
         return Response(s.SweepSerializer(sweep).data)
 
-    @extend_schema(request=None, responses=s.SweepSerializer)
+    @extend_schema(request=None, responses={200: s.SweepSerializer, **CONFLICT})
     @action(detail=True, methods=["post"])
     def resume(self, request, pk=None):
         """Re-enqueue the chunks not done yet (after a lost worker); done chunks stay done."""

@@ -43,461 +43,1353 @@ def drop_gist_index(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('endpoints', '0002_inventory_telemetry_rules'),
-        ('tenancy', '0002_tenant_settings'),
+        ("endpoints", "0002_inventory_telemetry_rules"),
+        ("tenancy", "0002_tenant_settings"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='IOC',
+            name="IOC",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('family', models.CharField(choices=[('hash', 'hash'), ('address', 'address'), ('domain', 'domain'), ('name', 'name'), ('header', 'header'), ('cmdline', 'cmdline'), ('yara', 'yara')], editable=False, max_length=8)),
-                ('match_value', models.CharField(blank=True, editable=False, max_length=700, null=True)),
-                ('pattern', models.TextField(blank=True, editable=False, help_text='anchored RE2 pattern of a glob', null=True)),
-                ('needle', models.TextField(blank=True, editable=False, null=True)),
-                ('network', intel.fields.NetworkField(blank=True, editable=False, max_length=50, null=True)),
-                ('ip_lo', models.CharField(blank=True, editable=False, max_length=32, null=True)),
-                ('ip_hi', models.CharField(blank=True, editable=False, max_length=32, null=True)),
-                ('domain_exact', models.BooleanField(default=False, help_text='domains: match this name only, not its subdomains')),
-                ('type', models.CharField(choices=[('md5', 'md5'), ('sha1', 'sha1'), ('sha256', 'sha256'), ('ipv4', 'ipv4'), ('ipv6', 'ipv6'), ('cidr', 'cidr'), ('domain', 'domain'), ('url', 'url'), ('file_name', 'file_name'), ('file_path', 'file_path'), ('registry_key', 'registry_key'), ('cmdline', 'cmdline'), ('header_bytes', 'header_bytes'), ('yara', 'yara')], max_length=16)),
-                ('value', models.TextField(help_text='normalised')),
-                ('value_hash', models.CharField(editable=False, max_length=64)),
-                ('key', models.CharField(editable=False, help_text='e.g. sha256:<hex>', max_length=255)),
-                ('original_value', models.TextField(blank=True)),
-                ('description', models.TextField(blank=True)),
-                ('confidence', models.PositiveSmallIntegerField(blank=True, null=True, validators=[django.core.validators.MinValueValidator(0), django.core.validators.MaxValueValidator(100)])),
-                ('severity', models.CharField(choices=[('info', 'Info'), ('low', 'Low'), ('medium', 'Medium'), ('high', 'High'), ('critical', 'Critical')], default='medium', max_length=16)),
-                ('tlp', models.CharField(choices=[('clear', 'TLP:CLEAR'), ('green', 'TLP:GREEN'), ('amber', 'TLP:AMBER'), ('amber+strict', 'TLP:AMBER+STRICT'), ('red', 'TLP:RED')], default='amber', max_length=16)),
-                ('phase', models.CharField(blank=True, choices=[('initial_infection', 'Initial infection'), ('persistence', 'Persistence'), ('lateral_movement', 'Lateral movement')], max_length=32)),
-                ('attack_techniques', models.JSONField(blank=True, default=list)),
-                ('valid_from', models.DateTimeField(default=django.utils.timezone.now)),
-                ('valid_until', models.DateTimeField(blank=True, null=True)),
-                ('revoked', models.BooleanField(default=False)),
-                ('warnings', models.JSONField(blank=True, default=list, help_text='warning lists / allowlist entries it is on')),
-                ('suppressed', models.BooleanField(default=False, help_text='on a warning list or the allowlist: its matches are ignored')),
-                ('first_seen', models.DateTimeField(blank=True, help_text='first sighting', null=True)),
-                ('last_seen', models.DateTimeField(blank=True, help_text='last sighting', null=True)),
-                ('sightings_count', models.PositiveIntegerField(default=0)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('created_by', models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('tenant', models.ForeignKey(editable=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tenancy.tenant')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "family",
+                    models.CharField(
+                        choices=[
+                            ("hash", "hash"),
+                            ("address", "address"),
+                            ("domain", "domain"),
+                            ("name", "name"),
+                            ("header", "header"),
+                            ("cmdline", "cmdline"),
+                            ("yara", "yara"),
+                        ],
+                        editable=False,
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "match_value",
+                    models.CharField(blank=True, editable=False, max_length=700, null=True),
+                ),
+                (
+                    "pattern",
+                    models.TextField(
+                        blank=True,
+                        editable=False,
+                        help_text="anchored RE2 pattern of a glob",
+                        null=True,
+                    ),
+                ),
+                ("needle", models.TextField(blank=True, editable=False, null=True)),
+                (
+                    "network",
+                    intel.fields.NetworkField(blank=True, editable=False, max_length=50, null=True),
+                ),
+                ("ip_lo", models.CharField(blank=True, editable=False, max_length=32, null=True)),
+                ("ip_hi", models.CharField(blank=True, editable=False, max_length=32, null=True)),
+                (
+                    "domain_exact",
+                    models.BooleanField(
+                        default=False, help_text="domains: match this name only, not its subdomains"
+                    ),
+                ),
+                (
+                    "type",
+                    models.CharField(
+                        choices=[
+                            ("md5", "md5"),
+                            ("sha1", "sha1"),
+                            ("sha256", "sha256"),
+                            ("ipv4", "ipv4"),
+                            ("ipv6", "ipv6"),
+                            ("cidr", "cidr"),
+                            ("domain", "domain"),
+                            ("url", "url"),
+                            ("file_name", "file_name"),
+                            ("file_path", "file_path"),
+                            ("registry_key", "registry_key"),
+                            ("cmdline", "cmdline"),
+                            ("header_bytes", "header_bytes"),
+                            ("yara", "yara"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("value", models.TextField(help_text="normalised")),
+                ("value_hash", models.CharField(editable=False, max_length=64)),
+                (
+                    "key",
+                    models.CharField(editable=False, help_text="e.g. sha256:<hex>", max_length=255),
+                ),
+                ("original_value", models.TextField(blank=True)),
+                ("description", models.TextField(blank=True)),
+                (
+                    "confidence",
+                    models.PositiveSmallIntegerField(
+                        blank=True,
+                        null=True,
+                        validators=[
+                            django.core.validators.MinValueValidator(0),
+                            django.core.validators.MaxValueValidator(100),
+                        ],
+                    ),
+                ),
+                (
+                    "severity",
+                    models.CharField(
+                        choices=[
+                            ("info", "Info"),
+                            ("low", "Low"),
+                            ("medium", "Medium"),
+                            ("high", "High"),
+                            ("critical", "Critical"),
+                        ],
+                        default="medium",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "tlp",
+                    models.CharField(
+                        choices=[
+                            ("clear", "TLP:CLEAR"),
+                            ("green", "TLP:GREEN"),
+                            ("amber", "TLP:AMBER"),
+                            ("amber+strict", "TLP:AMBER+STRICT"),
+                            ("red", "TLP:RED"),
+                        ],
+                        default="amber",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "phase",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("initial_infection", "Initial infection"),
+                            ("persistence", "Persistence"),
+                            ("lateral_movement", "Lateral movement"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                ("attack_techniques", models.JSONField(blank=True, default=list)),
+                ("valid_from", models.DateTimeField(default=django.utils.timezone.now)),
+                ("valid_until", models.DateTimeField(blank=True, null=True)),
+                ("revoked", models.BooleanField(default=False)),
+                (
+                    "warnings",
+                    models.JSONField(
+                        blank=True,
+                        default=list,
+                        help_text="warning lists / allowlist entries it is on",
+                    ),
+                ),
+                (
+                    "suppressed",
+                    models.BooleanField(
+                        default=False,
+                        help_text="on a warning list or the allowlist: its matches are ignored",
+                    ),
+                ),
+                (
+                    "first_seen",
+                    models.DateTimeField(blank=True, help_text="first sighting", null=True),
+                ),
+                (
+                    "last_seen",
+                    models.DateTimeField(blank=True, help_text="last sighting", null=True),
+                ),
+                ("sightings_count", models.PositiveIntegerField(default=0)),
+                (
+                    "created_at",
+                    models.DateTimeField(default=django.utils.timezone.now, editable=False),
+                ),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        db_index=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        editable=False,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="tenancy.tenant",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'IOC',
-                'ordering': ['-created_at', '-id'],
+                "verbose_name": "IOC",
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Source',
+            name="Source",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100)),
-                ('kind', models.CharField(choices=[('manual', 'Manual (analysts)'), ('upload', 'Uploaded feed'), ('taxii', 'TAXII 2.1 collection'), ('adhoc', 'Ad-hoc sweep values')], default='upload', max_length=8)),
-                ('description', models.TextField(blank=True)),
-                ('enabled', models.BooleanField(default=True)),
-                ('default_confidence', models.PositiveSmallIntegerField(blank=True, null=True, validators=[django.core.validators.MinValueValidator(0), django.core.validators.MaxValueValidator(100)])),
-                ('default_severity', models.CharField(choices=[('info', 'Info'), ('low', 'Low'), ('medium', 'Medium'), ('high', 'High'), ('critical', 'Critical')], default='medium', max_length=16)),
-                ('default_tlp', models.CharField(choices=[('clear', 'TLP:CLEAR'), ('green', 'TLP:GREEN'), ('amber', 'TLP:AMBER'), ('amber+strict', 'TLP:AMBER+STRICT'), ('red', 'TLP:RED')], default='amber', max_length=16)),
-                ('reputation_feed', models.BooleanField(default=True, help_text='hash IOCs from this source fill the local reputation store')),
-                ('url', models.URLField(blank=True, help_text='the API root URL', max_length=500)),
-                ('collection_id', models.CharField(blank=True, max_length=100)),
-                ('username', models.CharField(blank=True, max_length=150)),
-                ('password', models.CharField(blank=True, max_length=300)),
-                ('poll_interval_minutes', models.PositiveIntegerField(default=60, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(10080)])),
-                ('page_size', models.PositiveIntegerField(default=500, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(10000)])),
-                ('timeout_seconds', models.PositiveSmallIntegerField(default=30, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(300)])),
-                ('cursor', models.CharField(blank=True, help_text='added_after of the next poll (TAXII date added)', max_length=64)),
-                ('next_poll_at', models.DateTimeField(blank=True, null=True)),
-                ('last_polled_at', models.DateTimeField(blank=True, null=True)),
-                ('last_success_at', models.DateTimeField(blank=True, null=True)),
-                ('last_error_at', models.DateTimeField(blank=True, null=True)),
-                ('last_error', models.TextField(blank=True)),
-                ('consecutive_failures', models.PositiveIntegerField(default=0)),
-                ('objects_added_last', models.PositiveIntegerField(default=0)),
-                ('objects_added_total', models.PositiveBigIntegerField(default=0)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('tenant', models.ForeignKey(editable=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tenancy.tenant')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("manual", "Manual (analysts)"),
+                            ("upload", "Uploaded feed"),
+                            ("taxii", "TAXII 2.1 collection"),
+                            ("adhoc", "Ad-hoc sweep values"),
+                        ],
+                        default="upload",
+                        max_length=8,
+                    ),
+                ),
+                ("description", models.TextField(blank=True)),
+                ("enabled", models.BooleanField(default=True)),
+                (
+                    "default_confidence",
+                    models.PositiveSmallIntegerField(
+                        blank=True,
+                        null=True,
+                        validators=[
+                            django.core.validators.MinValueValidator(0),
+                            django.core.validators.MaxValueValidator(100),
+                        ],
+                    ),
+                ),
+                (
+                    "default_severity",
+                    models.CharField(
+                        choices=[
+                            ("info", "Info"),
+                            ("low", "Low"),
+                            ("medium", "Medium"),
+                            ("high", "High"),
+                            ("critical", "Critical"),
+                        ],
+                        default="medium",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "default_tlp",
+                    models.CharField(
+                        choices=[
+                            ("clear", "TLP:CLEAR"),
+                            ("green", "TLP:GREEN"),
+                            ("amber", "TLP:AMBER"),
+                            ("amber+strict", "TLP:AMBER+STRICT"),
+                            ("red", "TLP:RED"),
+                        ],
+                        default="amber",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "reputation_feed",
+                    models.BooleanField(
+                        default=True,
+                        help_text="hash IOCs from this source fill the local reputation store",
+                    ),
+                ),
+                ("url", models.URLField(blank=True, help_text="the API root URL", max_length=500)),
+                ("collection_id", models.CharField(blank=True, max_length=100)),
+                ("username", models.CharField(blank=True, max_length=150)),
+                ("password", models.CharField(blank=True, max_length=300)),
+                (
+                    "poll_interval_minutes",
+                    models.PositiveIntegerField(
+                        default=60,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(10080),
+                        ],
+                    ),
+                ),
+                (
+                    "page_size",
+                    models.PositiveIntegerField(
+                        default=500,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(10000),
+                        ],
+                    ),
+                ),
+                (
+                    "timeout_seconds",
+                    models.PositiveSmallIntegerField(
+                        default=30,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(300),
+                        ],
+                    ),
+                ),
+                (
+                    "cursor",
+                    models.CharField(
+                        blank=True,
+                        help_text="added_after of the next poll (TAXII date added)",
+                        max_length=64,
+                    ),
+                ),
+                ("next_poll_at", models.DateTimeField(blank=True, null=True)),
+                ("last_polled_at", models.DateTimeField(blank=True, null=True)),
+                ("last_success_at", models.DateTimeField(blank=True, null=True)),
+                ("last_error_at", models.DateTimeField(blank=True, null=True)),
+                ("last_error", models.TextField(blank=True)),
+                ("consecutive_failures", models.PositiveIntegerField(default=0)),
+                ("objects_added_last", models.PositiveIntegerField(default=0)),
+                ("objects_added_total", models.PositiveBigIntegerField(default=0)),
+                (
+                    "created_at",
+                    models.DateTimeField(default=django.utils.timezone.now, editable=False),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        editable=False,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="tenancy.tenant",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='IOCSource',
+            name="IOCSource",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('external_id', models.CharField(blank=True, max_length=255)),
-                ('confidence', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('first_seen_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('last_seen_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('ioc', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='source_links', to='intel.ioc')),
-                ('tenant', models.ForeignKey(editable=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tenancy.tenant')),
-                ('source', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='ioc_links', to='intel.source')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("external_id", models.CharField(blank=True, max_length=255)),
+                ("confidence", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("first_seen_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("last_seen_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "ioc",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="source_links",
+                        to="intel.ioc",
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        editable=False,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="tenancy.tenant",
+                    ),
+                ),
+                (
+                    "source",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="ioc_links",
+                        to="intel.source",
+                    ),
+                ),
             ],
         ),
         migrations.AddField(
-            model_name='ioc',
-            name='source',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='intel.source'),
+            model_name="ioc",
+            name="source",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="intel.source",
+            ),
         ),
         migrations.AddField(
-            model_name='ioc',
-            name='sources',
-            field=models.ManyToManyField(related_name='iocs', through='intel.IOCSource', to='intel.source'),
+            model_name="ioc",
+            name="sources",
+            field=models.ManyToManyField(
+                related_name="iocs", through="intel.IOCSource", to="intel.source"
+            ),
         ),
         migrations.CreateModel(
-            name='Sweep',
+            name="Sweep",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('error', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('name', models.CharField(max_length=200)),
-                ('kind', models.CharField(choices=[('manual', 'Launched by an analyst'), ('retro_hunt', 'Retro-hunt for new IOCs'), ('continuous', 'Continuous matching of arriving telemetry')], default='manual', max_length=12)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('cancelled', 'Cancelled')], default='queued', max_length=10)),
-                ('selection', models.CharField(choices=[('all', 'All active IOCs'), ('source', 'One source'), ('tag', 'One tag'), ('iocs', 'Listed IOCs'), ('adhoc', 'Ad-hoc values')], default='all', max_length=8)),
-                ('selection_tag', models.CharField(blank=True, max_length=100)),
-                ('selection_iocs', models.JSONField(blank=True, default=list, help_text='IOC ids')),
-                ('adhoc_values', models.JSONField(blank=True, default=list)),
-                ('target_os', models.CharField(blank=True, max_length=16)),
-                ('target_groups', models.JSONField(blank=True, default=list)),
-                ('target_tags', models.JSONField(blank=True, default=list)),
-                ('target_privileged', models.BooleanField(blank=True, null=True)),
-                ('window_start', models.DateTimeField(blank=True, null=True)),
-                ('window_end', models.DateTimeField(blank=True, null=True)),
-                ('terms_count', models.PositiveIntegerField(default=0)),
-                ('families', models.JSONField(blank=True, default=list, help_text='match families to run')),
-                ('chunks_total', models.PositiveIntegerField(default=0)),
-                ('chunks_done', models.PositiveIntegerField(default=0)),
-                ('endpoints_total', models.PositiveIntegerField(default=0)),
-                ('endpoints_scanned', models.PositiveIntegerField(default=0)),
-                ('hits_count', models.PositiveIntegerField(default=0)),
-                ('created_by', models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('selection_source', models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='intel.source')),
-                ('tenant', models.ForeignKey(editable=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tenancy.tenant')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("error", models.TextField(blank=True)),
+                (
+                    "created_at",
+                    models.DateTimeField(default=django.utils.timezone.now, editable=False),
+                ),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("name", models.CharField(max_length=200)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("manual", "Launched by an analyst"),
+                            ("retro_hunt", "Retro-hunt for new IOCs"),
+                            ("continuous", "Continuous matching of arriving telemetry"),
+                        ],
+                        default="manual",
+                        max_length=12,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="queued",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "selection",
+                    models.CharField(
+                        choices=[
+                            ("all", "All active IOCs"),
+                            ("source", "One source"),
+                            ("tag", "One tag"),
+                            ("iocs", "Listed IOCs"),
+                            ("adhoc", "Ad-hoc values"),
+                        ],
+                        default="all",
+                        max_length=8,
+                    ),
+                ),
+                ("selection_tag", models.CharField(blank=True, max_length=100)),
+                ("selection_iocs", models.JSONField(blank=True, default=list, help_text="IOC ids")),
+                ("adhoc_values", models.JSONField(blank=True, default=list)),
+                ("target_os", models.CharField(blank=True, max_length=16)),
+                ("target_groups", models.JSONField(blank=True, default=list)),
+                ("target_tags", models.JSONField(blank=True, default=list)),
+                ("target_privileged", models.BooleanField(blank=True, null=True)),
+                ("window_start", models.DateTimeField(blank=True, null=True)),
+                ("window_end", models.DateTimeField(blank=True, null=True)),
+                ("terms_count", models.PositiveIntegerField(default=0)),
+                (
+                    "families",
+                    models.JSONField(blank=True, default=list, help_text="match families to run"),
+                ),
+                ("chunks_total", models.PositiveIntegerField(default=0)),
+                ("chunks_done", models.PositiveIntegerField(default=0)),
+                ("endpoints_total", models.PositiveIntegerField(default=0)),
+                ("endpoints_scanned", models.PositiveIntegerField(default=0)),
+                ("hits_count", models.PositiveIntegerField(default=0)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        db_index=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "selection_source",
+                    models.ForeignKey(
+                        blank=True,
+                        db_index=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="intel.source",
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        editable=False,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="tenancy.tenant",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='ImportJob',
+            name="ImportJob",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('error', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('format', models.CharField(choices=[('stix', 'STIX 2.1 bundle'), ('csv', 'CSV'), ('misp', 'MISP event JSON'), ('text', 'Plain list'), ('taxii', 'TAXII 2.1 poll')], max_length=8)),
-                ('filename', models.CharField(blank=True, max_length=255)),
-                ('payload', models.CharField(blank=True, help_text='stored upload (storage)', max_length=500)),
-                ('options', models.JSONField(blank=True, default=dict)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed')], default='queued', max_length=10)),
-                ('stage', models.CharField(blank=True, help_text='fetching, parsing, writing', max_length=16)),
-                ('progress', models.PositiveSmallIntegerField(default=0)),
-                ('total', models.PositiveIntegerField(default=0)),
-                ('cursor', models.PositiveIntegerField(default=0, help_text='candidates written so far')),
-                ('added', models.PositiveIntegerField(default=0)),
-                ('updated', models.PositiveIntegerField(default=0)),
-                ('unchanged', models.PositiveIntegerField(default=0)),
-                ('skipped_count', models.PositiveIntegerField(default=0)),
-                ('skipped', models.JSONField(blank=True, default=list)),
-                ('warnings', models.JSONField(blank=True, default=list)),
-                ('new_ioc_ids', models.JSONField(blank=True, default=list, help_text='for the retro-hunt')),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('created_by', models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('tenant', models.ForeignKey(editable=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tenancy.tenant')),
-                ('source', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='imports', to='intel.source')),
-                ('retro_sweep', models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='intel.sweep')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("error", models.TextField(blank=True)),
+                (
+                    "created_at",
+                    models.DateTimeField(default=django.utils.timezone.now, editable=False),
+                ),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "format",
+                    models.CharField(
+                        choices=[
+                            ("stix", "STIX 2.1 bundle"),
+                            ("csv", "CSV"),
+                            ("misp", "MISP event JSON"),
+                            ("text", "Plain list"),
+                            ("taxii", "TAXII 2.1 poll"),
+                        ],
+                        max_length=8,
+                    ),
+                ),
+                ("filename", models.CharField(blank=True, max_length=255)),
+                (
+                    "payload",
+                    models.CharField(
+                        blank=True, help_text="stored upload (storage)", max_length=500
+                    ),
+                ),
+                ("options", models.JSONField(blank=True, default=dict)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                        ],
+                        default="queued",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "stage",
+                    models.CharField(
+                        blank=True, help_text="fetching, parsing, writing", max_length=16
+                    ),
+                ),
+                ("progress", models.PositiveSmallIntegerField(default=0)),
+                ("total", models.PositiveIntegerField(default=0)),
+                (
+                    "cursor",
+                    models.PositiveIntegerField(default=0, help_text="candidates written so far"),
+                ),
+                ("added", models.PositiveIntegerField(default=0)),
+                ("updated", models.PositiveIntegerField(default=0)),
+                ("unchanged", models.PositiveIntegerField(default=0)),
+                ("skipped_count", models.PositiveIntegerField(default=0)),
+                ("skipped", models.JSONField(blank=True, default=list)),
+                ("warnings", models.JSONField(blank=True, default=list)),
+                (
+                    "new_ioc_ids",
+                    models.JSONField(blank=True, default=list, help_text="for the retro-hunt"),
+                ),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        db_index=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        editable=False,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="tenancy.tenant",
+                    ),
+                ),
+                (
+                    "source",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="imports",
+                        to="intel.source",
+                    ),
+                ),
+                (
+                    "retro_sweep",
+                    models.ForeignKey(
+                        blank=True,
+                        db_index=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="intel.sweep",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Hit',
+            name="Hit",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('ioc_key', models.CharField(max_length=255)),
-                ('ioc_type', models.CharField(choices=[('md5', 'md5'), ('sha1', 'sha1'), ('sha256', 'sha256'), ('ipv4', 'ipv4'), ('ipv6', 'ipv6'), ('cidr', 'cidr'), ('domain', 'domain'), ('url', 'url'), ('file_name', 'file_name'), ('file_path', 'file_path'), ('registry_key', 'registry_key'), ('cmdline', 'cmdline'), ('header_bytes', 'header_bytes'), ('yara', 'yara')], max_length=16)),
-                ('matched_field', models.CharField(max_length=32)),
-                ('first_seen', models.DateTimeField()),
-                ('last_seen', models.DateTimeField()),
-                ('observations_count', models.PositiveIntegerField(default=1)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('alerted_at', models.DateTimeField(blank=True, null=True)),
-                ('case_id', models.BigIntegerField(blank=True, help_text='case the alert joined', null=True)),
-                ('endpoint', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='intel_hits', to='endpoints.endpoint')),
-                ('observation', models.ForeignKey(db_constraint=False, db_index=False, help_text='the first matching observation', on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='endpoints.observation')),
-                ('tenant', models.ForeignKey(editable=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tenancy.tenant')),
-                ('ioc', models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='hits', to='intel.ioc')),
-                ('sweep', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='hits', to='intel.sweep')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("ioc_key", models.CharField(max_length=255)),
+                (
+                    "ioc_type",
+                    models.CharField(
+                        choices=[
+                            ("md5", "md5"),
+                            ("sha1", "sha1"),
+                            ("sha256", "sha256"),
+                            ("ipv4", "ipv4"),
+                            ("ipv6", "ipv6"),
+                            ("cidr", "cidr"),
+                            ("domain", "domain"),
+                            ("url", "url"),
+                            ("file_name", "file_name"),
+                            ("file_path", "file_path"),
+                            ("registry_key", "registry_key"),
+                            ("cmdline", "cmdline"),
+                            ("header_bytes", "header_bytes"),
+                            ("yara", "yara"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("matched_field", models.CharField(max_length=32)),
+                ("first_seen", models.DateTimeField()),
+                ("last_seen", models.DateTimeField()),
+                ("observations_count", models.PositiveIntegerField(default=1)),
+                (
+                    "created_at",
+                    models.DateTimeField(default=django.utils.timezone.now, editable=False),
+                ),
+                ("alerted_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "case_id",
+                    models.BigIntegerField(
+                        blank=True, help_text="case the alert joined", null=True
+                    ),
+                ),
+                (
+                    "endpoint",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="intel_hits",
+                        to="endpoints.endpoint",
+                    ),
+                ),
+                (
+                    "observation",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        db_index=False,
+                        help_text="the first matching observation",
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="endpoints.observation",
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        editable=False,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="tenancy.tenant",
+                    ),
+                ),
+                (
+                    "ioc",
+                    models.ForeignKey(
+                        blank=True,
+                        db_index=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="hits",
+                        to="intel.ioc",
+                    ),
+                ),
+                (
+                    "sweep",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="hits",
+                        to="intel.sweep",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-first_seen', '-id'],
+                "ordering": ["-first_seen", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='SweepChunk',
+            name="SweepChunk",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('seq', models.PositiveIntegerField()),
-                ('endpoint_lo', models.BigIntegerField()),
-                ('endpoint_hi', models.BigIntegerField()),
-                ('endpoint_ids', models.JSONField(blank=True, help_text='targeted ids in the range; null = all of them', null=True)),
-                ('endpoints_count', models.PositiveIntegerField(default=0)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('done', 'Done'), ('failed', 'Failed'), ('cancelled', 'Cancelled')], default='pending', max_length=10)),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('hits', models.PositiveIntegerField(default=0)),
-                ('error', models.TextField(blank=True)),
-                ('enqueued_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('sweep', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='chunks', to='intel.sweep')),
-                ('tenant', models.ForeignKey(editable=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tenancy.tenant')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("seq", models.PositiveIntegerField()),
+                ("endpoint_lo", models.BigIntegerField()),
+                ("endpoint_hi", models.BigIntegerField()),
+                (
+                    "endpoint_ids",
+                    models.JSONField(
+                        blank=True,
+                        help_text="targeted ids in the range; null = all of them",
+                        null=True,
+                    ),
+                ),
+                ("endpoints_count", models.PositiveIntegerField(default=0)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("done", "Done"),
+                            ("failed", "Failed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                ("hits", models.PositiveIntegerField(default=0)),
+                ("error", models.TextField(blank=True)),
+                ("enqueued_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "sweep",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="chunks",
+                        to="intel.sweep",
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        editable=False,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="tenancy.tenant",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['sweep', 'seq'],
+                "ordering": ["sweep", "seq"],
             },
         ),
         migrations.CreateModel(
-            name='SweepTerm',
+            name="SweepTerm",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('family', models.CharField(choices=[('hash', 'hash'), ('address', 'address'), ('domain', 'domain'), ('name', 'name'), ('header', 'header'), ('cmdline', 'cmdline'), ('yara', 'yara')], editable=False, max_length=8)),
-                ('match_value', models.CharField(blank=True, editable=False, max_length=700, null=True)),
-                ('pattern', models.TextField(blank=True, editable=False, help_text='anchored RE2 pattern of a glob', null=True)),
-                ('needle', models.TextField(blank=True, editable=False, null=True)),
-                ('network', intel.fields.NetworkField(blank=True, editable=False, max_length=50, null=True)),
-                ('ip_lo', models.CharField(blank=True, editable=False, max_length=32, null=True)),
-                ('ip_hi', models.CharField(blank=True, editable=False, max_length=32, null=True)),
-                ('domain_exact', models.BooleanField(default=False, help_text='domains: match this name only, not its subdomains')),
-                ('type', models.CharField(choices=[('md5', 'md5'), ('sha1', 'sha1'), ('sha256', 'sha256'), ('ipv4', 'ipv4'), ('ipv6', 'ipv6'), ('cidr', 'cidr'), ('domain', 'domain'), ('url', 'url'), ('file_name', 'file_name'), ('file_path', 'file_path'), ('registry_key', 'registry_key'), ('cmdline', 'cmdline'), ('header_bytes', 'header_bytes'), ('yara', 'yara')], max_length=16)),
-                ('value', models.TextField()),
-                ('key', models.CharField(max_length=255)),
-                ('ioc', models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='intel.ioc')),
-                ('sweep', models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='terms', to='intel.sweep')),
-                ('tenant', models.ForeignKey(editable=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tenancy.tenant')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "family",
+                    models.CharField(
+                        choices=[
+                            ("hash", "hash"),
+                            ("address", "address"),
+                            ("domain", "domain"),
+                            ("name", "name"),
+                            ("header", "header"),
+                            ("cmdline", "cmdline"),
+                            ("yara", "yara"),
+                        ],
+                        editable=False,
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "match_value",
+                    models.CharField(blank=True, editable=False, max_length=700, null=True),
+                ),
+                (
+                    "pattern",
+                    models.TextField(
+                        blank=True,
+                        editable=False,
+                        help_text="anchored RE2 pattern of a glob",
+                        null=True,
+                    ),
+                ),
+                ("needle", models.TextField(blank=True, editable=False, null=True)),
+                (
+                    "network",
+                    intel.fields.NetworkField(blank=True, editable=False, max_length=50, null=True),
+                ),
+                ("ip_lo", models.CharField(blank=True, editable=False, max_length=32, null=True)),
+                ("ip_hi", models.CharField(blank=True, editable=False, max_length=32, null=True)),
+                (
+                    "domain_exact",
+                    models.BooleanField(
+                        default=False, help_text="domains: match this name only, not its subdomains"
+                    ),
+                ),
+                (
+                    "type",
+                    models.CharField(
+                        choices=[
+                            ("md5", "md5"),
+                            ("sha1", "sha1"),
+                            ("sha256", "sha256"),
+                            ("ipv4", "ipv4"),
+                            ("ipv6", "ipv6"),
+                            ("cidr", "cidr"),
+                            ("domain", "domain"),
+                            ("url", "url"),
+                            ("file_name", "file_name"),
+                            ("file_path", "file_path"),
+                            ("registry_key", "registry_key"),
+                            ("cmdline", "cmdline"),
+                            ("header_bytes", "header_bytes"),
+                            ("yara", "yara"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("value", models.TextField()),
+                ("key", models.CharField(max_length=255)),
+                (
+                    "ioc",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        db_index=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="intel.ioc",
+                    ),
+                ),
+                (
+                    "sweep",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="terms",
+                        to="intel.sweep",
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        editable=False,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="tenancy.tenant",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Tag',
+            name="Tag",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100)),
-                ('tenant', models.ForeignKey(editable=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tenancy.tenant')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100)),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        editable=False,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="tenancy.tenant",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='IOCTag',
+            name="IOCTag",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('ioc', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, to='intel.ioc')),
-                ('tenant', models.ForeignKey(editable=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tenancy.tenant')),
-                ('tag', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, to='intel.tag')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "ioc",
+                    models.ForeignKey(
+                        db_index=False, on_delete=django.db.models.deletion.CASCADE, to="intel.ioc"
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        editable=False,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="tenancy.tenant",
+                    ),
+                ),
+                (
+                    "tag",
+                    models.ForeignKey(
+                        db_index=False, on_delete=django.db.models.deletion.CASCADE, to="intel.tag"
+                    ),
+                ),
             ],
         ),
         migrations.AddField(
-            model_name='ioc',
-            name='tags',
-            field=models.ManyToManyField(blank=True, related_name='iocs', through='intel.IOCTag', to='intel.tag'),
+            model_name="ioc",
+            name="tags",
+            field=models.ManyToManyField(
+                blank=True, related_name="iocs", through="intel.IOCTag", to="intel.tag"
+            ),
         ),
         migrations.CreateModel(
-            name='AllowlistEntry',
+            name="AllowlistEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('type', models.CharField(choices=[('md5', 'md5'), ('sha1', 'sha1'), ('sha256', 'sha256'), ('ipv4', 'ipv4'), ('ipv6', 'ipv6'), ('cidr', 'cidr'), ('domain', 'domain'), ('url', 'url'), ('file_name', 'file_name'), ('file_path', 'file_path'), ('registry_key', 'registry_key'), ('cmdline', 'cmdline'), ('header_bytes', 'header_bytes'), ('yara', 'yara')], max_length=16)),
-                ('value', models.CharField(max_length=1024)),
-                ('reason', models.CharField(max_length=300)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('created_by', models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('tenant', models.ForeignKey(editable=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tenancy.tenant')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "type",
+                    models.CharField(
+                        choices=[
+                            ("md5", "md5"),
+                            ("sha1", "sha1"),
+                            ("sha256", "sha256"),
+                            ("ipv4", "ipv4"),
+                            ("ipv6", "ipv6"),
+                            ("cidr", "cidr"),
+                            ("domain", "domain"),
+                            ("url", "url"),
+                            ("file_name", "file_name"),
+                            ("file_path", "file_path"),
+                            ("registry_key", "registry_key"),
+                            ("cmdline", "cmdline"),
+                            ("header_bytes", "header_bytes"),
+                            ("yara", "yara"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("value", models.CharField(max_length=1024)),
+                ("reason", models.CharField(max_length=300)),
+                (
+                    "created_at",
+                    models.DateTimeField(default=django.utils.timezone.now, editable=False),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        db_index=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        editable=False,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="tenancy.tenant",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'allowlist entries',
-                'ordering': ['type', 'value'],
-                'constraints': [models.UniqueConstraint(fields=('tenant', 'type', 'value'), name='intel_allowlist_unique')],
+                "verbose_name_plural": "allowlist entries",
+                "ordering": ["type", "value"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("tenant", "type", "value"), name="intel_allowlist_unique"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='FileScan',
+            name="FileScan",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('error', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('target', models.CharField(choices=[('evidence', 'Evidence'), ('sample', 'Sample')], max_length=16)),
-                ('evidence_id', models.BigIntegerField(blank=True, null=True)),
-                ('filename', models.CharField(blank=True, max_length=255)),
-                ('sha256', models.CharField(blank=True, max_length=64)),
-                ('size', models.PositiveBigIntegerField(default=0)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed')], default='queued', max_length=10)),
-                ('rules_count', models.PositiveIntegerField(default=0)),
-                ('matches', models.JSONField(blank=True, default=list, help_text='[{ioc, key, rules}]')),
-                ('created_by', models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('tenant', models.ForeignKey(editable=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tenancy.tenant')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("error", models.TextField(blank=True)),
+                (
+                    "created_at",
+                    models.DateTimeField(default=django.utils.timezone.now, editable=False),
+                ),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "target",
+                    models.CharField(
+                        choices=[("evidence", "Evidence"), ("sample", "Sample")], max_length=16
+                    ),
+                ),
+                ("evidence_id", models.BigIntegerField(blank=True, null=True)),
+                ("filename", models.CharField(blank=True, max_length=255)),
+                ("sha256", models.CharField(blank=True, max_length=64)),
+                ("size", models.PositiveBigIntegerField(default=0)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                        ],
+                        default="queued",
+                        max_length=10,
+                    ),
+                ),
+                ("rules_count", models.PositiveIntegerField(default=0)),
+                (
+                    "matches",
+                    models.JSONField(blank=True, default=list, help_text="[{ioc, key, rules}]"),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        db_index=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        editable=False,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="tenancy.tenant",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
-                'indexes': [models.Index(fields=['tenant', 'evidence_id'], name='intel_filescan_evidence')],
+                "ordering": ["-created_at", "-id"],
+                "indexes": [
+                    models.Index(fields=["tenant", "evidence_id"], name="intel_filescan_evidence")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Reputation',
+            name="Reputation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('hash', models.CharField(max_length=64)),
-                ('hash_type', models.CharField(choices=[('md5', 'md5'), ('sha1', 'sha1'), ('sha256', 'sha256')], max_length=8)),
-                ('verdict', models.CharField(choices=[('malicious', 'Malicious'), ('suspicious', 'Suspicious'), ('clean', 'Clean'), ('unknown', 'Unknown')], max_length=12)),
-                ('detections', models.PositiveIntegerField(blank=True, null=True)),
-                ('engines', models.PositiveIntegerField(blank=True, null=True)),
-                ('source', models.CharField(help_text='feed or provider that said so', max_length=100)),
-                ('first_seen_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('tenant', models.ForeignKey(editable=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tenancy.tenant')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("hash", models.CharField(max_length=64)),
+                (
+                    "hash_type",
+                    models.CharField(
+                        choices=[("md5", "md5"), ("sha1", "sha1"), ("sha256", "sha256")],
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "verdict",
+                    models.CharField(
+                        choices=[
+                            ("malicious", "Malicious"),
+                            ("suspicious", "Suspicious"),
+                            ("clean", "Clean"),
+                            ("unknown", "Unknown"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
+                ("detections", models.PositiveIntegerField(blank=True, null=True)),
+                ("engines", models.PositiveIntegerField(blank=True, null=True)),
+                (
+                    "source",
+                    models.CharField(help_text="feed or provider that said so", max_length=100),
+                ),
+                (
+                    "first_seen_at",
+                    models.DateTimeField(default=django.utils.timezone.now, editable=False),
+                ),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        editable=False,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="tenancy.tenant",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-updated_at'],
-                'indexes': [models.Index(fields=['tenant', 'verdict'], name='intel_reputation_verdict')],
-                'constraints': [models.UniqueConstraint(fields=('tenant', 'hash'), name='intel_reputation_unique')],
+                "ordering": ["-updated_at"],
+                "indexes": [
+                    models.Index(fields=["tenant", "verdict"], name="intel_reputation_verdict")
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("tenant", "hash"), name="intel_reputation_unique"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='ReputationProvider',
+            name="ReputationProvider",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100)),
-                ('base_url', models.URLField(help_text='GET {base_url}/files/{hash}', max_length=500)),
-                ('api_key', models.CharField(blank=True, max_length=300)),
-                ('enabled', models.BooleanField(default=False)),
-                ('rate_limit_per_minute', models.PositiveIntegerField(default=4, validators=[django.core.validators.MinValueValidator(1)])),
-                ('timeout_seconds', models.PositiveSmallIntegerField(default=5, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(60)])),
-                ('cache_seconds', models.PositiveIntegerField(default=86400)),
-                ('malicious_threshold', models.PositiveSmallIntegerField(default=3, help_text='engines that must flag a file for a malicious verdict')),
-                ('last_used_at', models.DateTimeField(blank=True, null=True)),
-                ('last_error', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('tenant', models.ForeignKey(editable=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tenancy.tenant')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100)),
+                (
+                    "base_url",
+                    models.URLField(help_text="GET {base_url}/files/{hash}", max_length=500),
+                ),
+                ("api_key", models.CharField(blank=True, max_length=300)),
+                ("enabled", models.BooleanField(default=False)),
+                (
+                    "rate_limit_per_minute",
+                    models.PositiveIntegerField(
+                        default=4, validators=[django.core.validators.MinValueValidator(1)]
+                    ),
+                ),
+                (
+                    "timeout_seconds",
+                    models.PositiveSmallIntegerField(
+                        default=5,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(60),
+                        ],
+                    ),
+                ),
+                ("cache_seconds", models.PositiveIntegerField(default=86400)),
+                (
+                    "malicious_threshold",
+                    models.PositiveSmallIntegerField(
+                        default=3, help_text="engines that must flag a file for a malicious verdict"
+                    ),
+                ),
+                ("last_used_at", models.DateTimeField(blank=True, null=True)),
+                ("last_error", models.TextField(blank=True)),
+                (
+                    "created_at",
+                    models.DateTimeField(default=django.utils.timezone.now, editable=False),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        editable=False,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="tenancy.tenant",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
-                'constraints': [models.UniqueConstraint(fields=('tenant', 'name'), name='intel_provider_unique')],
+                "ordering": ["name"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("tenant", "name"), name="intel_provider_unique")
+                ],
             },
         ),
         migrations.AddIndex(
-            model_name='source',
-            index=models.Index(fields=['tenant', 'kind', 'next_poll_at'], name='intel_source_due'),
+            model_name="source",
+            index=models.Index(fields=["tenant", "kind", "next_poll_at"], name="intel_source_due"),
         ),
         migrations.AddConstraint(
-            model_name='source',
-            constraint=models.UniqueConstraint(fields=('tenant', 'name'), name='intel_source_name_unique'),
+            model_name="source",
+            constraint=models.UniqueConstraint(
+                fields=("tenant", "name"), name="intel_source_name_unique"
+            ),
         ),
         migrations.AddIndex(
-            model_name='iocsource',
-            index=models.Index(fields=['tenant', 'source'], name='intel_iocsource_src'),
+            model_name="iocsource",
+            index=models.Index(fields=["tenant", "source"], name="intel_iocsource_src"),
         ),
         migrations.AddConstraint(
-            model_name='iocsource',
-            constraint=models.UniqueConstraint(fields=('tenant', 'ioc', 'source'), name='intel_iocsource_one'),
+            model_name="iocsource",
+            constraint=models.UniqueConstraint(
+                fields=("tenant", "ioc", "source"), name="intel_iocsource_one"
+            ),
         ),
         migrations.AddIndex(
-            model_name='sweep',
-            index=models.Index(fields=['tenant', 'status'], name='intel_sweep_status'),
+            model_name="sweep",
+            index=models.Index(fields=["tenant", "status"], name="intel_sweep_status"),
         ),
         migrations.AddIndex(
-            model_name='sweep',
-            index=models.Index(fields=['tenant', 'kind', 'created_at'], name='intel_sweep_kind'),
+            model_name="sweep",
+            index=models.Index(fields=["tenant", "kind", "created_at"], name="intel_sweep_kind"),
         ),
         migrations.AddIndex(
-            model_name='importjob',
-            index=models.Index(fields=['tenant', 'status'], name='intel_import_status'),
+            model_name="importjob",
+            index=models.Index(fields=["tenant", "status"], name="intel_import_status"),
         ),
         migrations.AddIndex(
-            model_name='importjob',
-            index=models.Index(fields=['tenant', 'source', 'created_at'], name='intel_import_source'),
+            model_name="importjob",
+            index=models.Index(
+                fields=["tenant", "source", "created_at"], name="intel_import_source"
+            ),
         ),
         migrations.AddIndex(
-            model_name='hit',
-            index=models.Index(fields=['tenant', 'sweep', 'first_seen'], name='intel_hit_sweep'),
+            model_name="hit",
+            index=models.Index(fields=["tenant", "sweep", "first_seen"], name="intel_hit_sweep"),
         ),
         migrations.AddIndex(
-            model_name='hit',
-            index=models.Index(fields=['tenant', 'ioc'], name='intel_hit_ioc'),
+            model_name="hit",
+            index=models.Index(fields=["tenant", "ioc"], name="intel_hit_ioc"),
         ),
         migrations.AddIndex(
-            model_name='hit',
-            index=models.Index(fields=['tenant', 'endpoint'], name='intel_hit_endpoint'),
+            model_name="hit",
+            index=models.Index(fields=["tenant", "endpoint"], name="intel_hit_endpoint"),
         ),
         migrations.AddIndex(
-            model_name='hit',
-            index=models.Index(fields=['tenant', 'alerted_at'], name='intel_hit_alerted'),
+            model_name="hit",
+            index=models.Index(fields=["tenant", "alerted_at"], name="intel_hit_alerted"),
         ),
         migrations.AddConstraint(
-            model_name='hit',
-            constraint=models.UniqueConstraint(fields=('tenant', 'sweep', 'ioc_key', 'endpoint'), name='intel_hit_unique'),
+            model_name="hit",
+            constraint=models.UniqueConstraint(
+                fields=("tenant", "sweep", "ioc_key", "endpoint"), name="intel_hit_unique"
+            ),
         ),
         migrations.AddIndex(
-            model_name='sweepchunk',
-            index=models.Index(fields=['tenant', 'status'], name='intel_chunk_status'),
+            model_name="sweepchunk",
+            index=models.Index(fields=["tenant", "status"], name="intel_chunk_status"),
         ),
         migrations.AddConstraint(
-            model_name='sweepchunk',
-            constraint=models.UniqueConstraint(fields=('tenant', 'sweep', 'seq'), name='intel_chunk_unique'),
+            model_name="sweepchunk",
+            constraint=models.UniqueConstraint(
+                fields=("tenant", "sweep", "seq"), name="intel_chunk_unique"
+            ),
         ),
         migrations.AddIndex(
-            model_name='sweepterm',
-            index=models.Index(fields=['tenant', 'sweep', 'family', 'match_value'], name='intel_term_match'),
+            model_name="sweepterm",
+            index=models.Index(
+                fields=["tenant", "sweep", "family", "match_value"], name="intel_term_match"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='sweepterm',
-            constraint=models.UniqueConstraint(fields=('tenant', 'sweep', 'key'), name='intel_term_unique'),
+            model_name="sweepterm",
+            constraint=models.UniqueConstraint(
+                fields=("tenant", "sweep", "key"), name="intel_term_unique"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='tag',
-            constraint=models.UniqueConstraint(fields=('tenant', 'name'), name='intel_tag_unique'),
+            model_name="tag",
+            constraint=models.UniqueConstraint(fields=("tenant", "name"), name="intel_tag_unique"),
         ),
         migrations.AddIndex(
-            model_name='ioctag',
-            index=models.Index(fields=['tenant', 'tag'], name='intel_ioctag_tag'),
+            model_name="ioctag",
+            index=models.Index(fields=["tenant", "tag"], name="intel_ioctag_tag"),
         ),
         migrations.AddConstraint(
-            model_name='ioctag',
-            constraint=models.UniqueConstraint(fields=('tenant', 'ioc', 'tag'), name='intel_ioctag_one'),
+            model_name="ioctag",
+            constraint=models.UniqueConstraint(
+                fields=("tenant", "ioc", "tag"), name="intel_ioctag_one"
+            ),
         ),
         migrations.AddIndex(
-            model_name='ioc',
-            index=models.Index(fields=['tenant', 'family', 'match_value'], name='intel_ioc_match'),
+            model_name="ioc",
+            index=models.Index(fields=["tenant", "family", "match_value"], name="intel_ioc_match"),
         ),
         migrations.AddIndex(
-            model_name='ioc',
-            index=models.Index(fields=['tenant', 'key'], name='intel_ioc_key'),
+            model_name="ioc",
+            index=models.Index(fields=["tenant", "key"], name="intel_ioc_key"),
         ),
         migrations.AddIndex(
-            model_name='ioc',
-            index=models.Index(fields=['tenant', 'type', 'created_at'], name='intel_ioc_type'),
+            model_name="ioc",
+            index=models.Index(fields=["tenant", "type", "created_at"], name="intel_ioc_type"),
         ),
         migrations.AddIndex(
-            model_name='ioc',
-            index=models.Index(fields=['tenant', 'valid_until'], name='intel_ioc_valid'),
+            model_name="ioc",
+            index=models.Index(fields=["tenant", "valid_until"], name="intel_ioc_valid"),
         ),
         migrations.AddIndex(
-            model_name='ioc',
-            index=models.Index(fields=['tenant', 'source'], name='intel_ioc_source'),
+            model_name="ioc",
+            index=models.Index(fields=["tenant", "source"], name="intel_ioc_source"),
         ),
         migrations.AddConstraint(
-            model_name='ioc',
-            constraint=models.UniqueConstraint(fields=('tenant', 'type', 'value_hash'), name='intel_ioc_one_per_value'),
+            model_name="ioc",
+            constraint=models.UniqueConstraint(
+                fields=("tenant", "type", "value_hash"), name="intel_ioc_one_per_value"
+            ),
         ),
         *(EnableTenantRLS(table) for table in TABLES),
         migrations.RunPython(gist_index, drop_gist_index),

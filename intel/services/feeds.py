@@ -42,6 +42,7 @@ from intel.parsing import (
 from intel.parsing.stix import iter_stix_objects
 from intel.parsing.types import decode_text, json_kind, load_json
 from intel.taxii import FeedError, fetch
+from tenancy import outbox
 from tenancy.context import require_tenant
 from tenancy.services import audit_record
 
@@ -121,16 +122,17 @@ def import_create(
             {"source": [None, source.name], "format": [None, format], "size": [None, len(data)]},
         )
         if enqueue:
-            _enqueue_on_commit(job)
+            _enqueue(job)
     return job
 
 
-def _enqueue_on_commit(job: ImportJob) -> None:
+def _enqueue(job: ImportJob) -> None:
+    """The job's task, through the outbox: sent when the job's transaction commits, and
+    later if the broker is down then (an upload answered 202 is never silently dropped)."""
     from intel.tasks import import_run_task
     from tenancy.tasks import actor_kwargs
 
-    kwargs = {"tenant_id": job.tenant_id, "job_id": job.pk, **actor_kwargs()}
-    transaction.on_commit(lambda: import_run_task.delay(**kwargs), robust=True)
+    outbox.enqueue(import_run_task, tenant_id=job.tenant_id, job_id=job.pk, **actor_kwargs())
 
 
 # --- running a job ------------------------------------------------------------------------
@@ -296,9 +298,10 @@ def imports_watchdog(*, stale: dt.timedelta = dt.timedelta(minutes=30)) -> int:
         | Q(status="running", started_at__lt=now - stale)
     ).exclude(format="taxii", status="queued")
     count = 0
-    for job in jobs:
-        _enqueue_on_commit(job)
-        count += 1
+    with transaction.atomic():
+        for job in jobs:
+            _enqueue(job)
+            count += 1
     return count
 
 
@@ -308,8 +311,8 @@ def import_give_up(*, job: ImportJob, message: str) -> ImportJob:
 
 
 # --- TAXII polls --------------------------------------------------------------------------
-def taxii_poll_create(*, source: Source, user=None) -> ImportJob:
-    """A poll job for one TAXII source (the dispatcher or "Poll now" enqueues it)."""
+def taxii_poll_create(*, source: Source, user=None, enqueue: bool = True) -> ImportJob:
+    """A poll job for one TAXII source, queued with it (the dispatcher or "Poll now")."""
     if source.kind != Source.TAXII:
         raise ValidationError({"source": "not a TAXII source"})
     now = timezone.now()
@@ -319,6 +322,8 @@ def taxii_poll_create(*, source: Source, user=None) -> ImportJob:
             last_polled_at=now,
             next_poll_at=now + dt.timedelta(minutes=source.poll_interval_minutes),
         )
+        if enqueue:
+            _enqueue(job)
     return job
 
 

@@ -26,6 +26,7 @@ from intel.providers import (
     hash_type,
     local_lookup,
 )
+from tenancy import outbox
 from tenancy.context import require_tenant
 from tenancy.services import audit_record
 
@@ -173,9 +174,9 @@ def check_batch_hashes(context) -> int:
 def _enqueue_external(observation_ids: list[int], endpoint_id: int) -> None:
     from intel.tasks import reputation_external_task
 
-    tenant = require_tenant()
-    kwargs = {"tenant_id": tenant.pk, "observation_ids": observation_ids}
-    transaction.on_commit(lambda: reputation_external_task.delay(**kwargs), robust=True)
+    outbox.enqueue(
+        reputation_external_task, tenant_id=require_tenant().pk, observation_ids=observation_ids
+    )
 
 
 def reputation_check_observations(*, observation_ids: list[int]) -> int:

@@ -12,7 +12,8 @@ chunk done. So:
 - the chunk that completes the last one (a counter on the sweep row, updated in the same
   transaction) enqueues the final callback. That is the chord, kept in the database instead
   of a Celery result backend, so it survives a broker restart; `sweep_resume` and the
-  watchdog re-enqueue chunks whose message was lost.
+  watchdog re-enqueue chunks whose message was lost. Every message goes through the outbox
+  (tenancy/outbox.py), written in the transaction that decided to send it.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from intel.parsing import InvalidIOC, detect_type, normalize_ioc
 from intel.parsing.types import IOC_TYPES
 from intel.regexset import RegexSet
 from metrics.targets import SEVERITIES_BY_KEY
+from tenancy import outbox
 from tenancy.context import require_tenant, tenant_context
 from tenancy.errors import Conflict
 from tenancy.services import audit_record
@@ -354,9 +356,11 @@ def retro_hunt_on_commit(ioc_ids: list[int], *, reason: str) -> None:
 
 
 def sweep_dispatch(*, sweep_id: int, only_stale: bool = False) -> int:
-    """Enqueue the sweep's pending chunks as a Celery group; returns how many."""
-    from celery import group
+    """Enqueue the sweep's pending chunks (one task each); returns how many.
 
+    The messages go through the outbox, in the transaction that marks the chunks enqueued:
+    a broker that is down delays the sweep, it cannot strand it half-dispatched.
+    """
     from intel.tasks import sweep_chunk_task
 
     tenant = require_tenant()
@@ -375,17 +379,12 @@ def sweep_dispatch(*, sweep_id: int, only_stale: bool = False) -> int:
         if sweep.status == "queued":
             sweep.status, sweep.started_at = "running", now
             sweep.save(update_fields=["status", "started_at"])
-    signatures = [sweep_chunk_task.s(tenant_id=tenant.pk, chunk_id=i) for i in ids]
-    if signatures:
-        transaction.on_commit(lambda: enqueue_chunks(group(signatures)), robust=True)
+        outbox.enqueue_many(
+            sweep_chunk_task, [{"tenant_id": tenant.pk, "chunk_id": i} for i in ids]
+        )
     if not ids and not SweepChunk.objects.filter(sweep_id=sweep_id, status="pending").exists():
         sweep_finalize(sweep_id=sweep_id)
     return len(ids)
-
-
-def enqueue_chunks(chunks) -> None:
-    """Hand a group of chunk tasks to the broker (one seam, so tests can hold them back)."""
-    chunks.apply_async()
 
 
 def sweep_run_inline(*, sweep: Sweep, alerts: bool = True) -> Sweep:
@@ -466,20 +465,15 @@ def sweep_run_chunk(*, chunk_id: int) -> str:
             )
             sweep.refresh_from_db(fields=["chunks_done", "chunks_total"])
             if sweep.chunks_done >= sweep.chunks_total:
-                sweep_id = sweep.pk
-                _on_commit_in_tenant(lambda: _finalize_later(sweep_id))
+                from intel.tasks import sweep_finalize_task
+
+                outbox.enqueue(sweep_finalize_task, tenant_id=tenant.pk, sweep_id=sweep.pk)
     except SweepCancelled:
         SweepChunk.objects.filter(pk=chunk_id, status="pending").update(status="cancelled")
         return "cancelled"
     if pause := conf.chunk_pause():
         time.sleep(pause)
     return "done"
-
-
-def _finalize_later(sweep_id: int) -> None:
-    from intel.tasks import sweep_finalize_task
-
-    sweep_finalize_task.delay(tenant_id=require_tenant().pk, sweep_id=sweep_id)
 
 
 def sweep_chunk_failed(*, chunk_id: int, error: str) -> None:
@@ -700,8 +694,7 @@ def sweep_finalize(*, sweep_id: int) -> Sweep | None:
         if sweep.hits_count:
             from intel.tasks import sweep_alerts_task
 
-            kwargs = {"tenant_id": sweep.tenant_id, "sweep_id": sweep.pk}
-            transaction.on_commit(lambda: sweep_alerts_task.delay(**kwargs), robust=True)
+            outbox.enqueue(sweep_alerts_task, tenant_id=sweep.tenant_id, sweep_id=sweep.pk)
     return sweep
 
 

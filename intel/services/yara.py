@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from intel.models import IOC, FileScan
 from intel.parsing.yara_rules import EXTERNALS, SCAN_TIMEOUT_SECONDS
+from tenancy import outbox
 from tenancy.context import require_tenant
 from tenancy.services import audit_record
 
@@ -149,8 +150,7 @@ def yara_sample_create(*, data: bytes, filename: str = "", user=None) -> FileSca
         )
         from intel.tasks import yara_scan_sample_task
 
-        kwargs = {"tenant_id": tenant.pk, "scan_id": scan.pk, "path": path}
-        transaction.on_commit(lambda: yara_scan_sample_task.delay(**kwargs), robust=True)
+        outbox.enqueue(yara_scan_sample_task, tenant_id=tenant.pk, scan_id=scan.pk, path=path)
     return scan
 
 

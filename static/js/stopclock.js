@@ -116,3 +116,29 @@
   setInterval(tick, 1000);
   document.addEventListener("DOMContentLoaded", tick);
 })();
+
+// ==== metrics: regulatory deadlines counting down ====
+// <span data-countdown-until="ISO"> shows the time left, or how long it has been overdue.
+(function () {
+  "use strict";
+  function words(seconds) {
+    const s = Math.abs(Math.floor(seconds));
+    const d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600), m = Math.floor((s % 3600) / 60);
+    if (d) return `${d} d ${h} h`;
+    if (h) return `${h} h ${m} min`;
+    return `${m} min ${s % 60} s`;
+  }
+  function tick() {
+    const now = Date.now();
+    document.querySelectorAll("[data-countdown-until]").forEach(function (el) {
+      const until = Date.parse(el.dataset.countdownUntil);
+      if (Number.isNaN(until)) return;
+      const left = (until - now) / 1000;
+      el.textContent = left >= 0 ? `${words(left)} left` : `overdue by ${words(left)}`;
+      el.classList.toggle("overdue", left < 0);
+    });
+  }
+  setInterval(tick, 1000);
+  document.addEventListener("DOMContentLoaded", tick);
+  document.addEventListener("htmx:afterSwap", tick);
+})();

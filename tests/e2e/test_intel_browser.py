@@ -14,7 +14,8 @@ import pytest
 
 from intel.models import SweepChunk
 from intel.services import sweeps as sweep_services
-from tenancy import roles
+from intel.tasks import sweep_chunk_task
+from tenancy import outbox, roles
 from tenancy.context import tenant_context
 from tests.intel.factories import make_endpoint, make_ioc, observe
 
@@ -34,16 +35,24 @@ def test_launch_a_sweep_and_watch_it_finish(page, sign_in, tenant_a, member, mon
         tenant_a.settings = {"intel": {"chunk_endpoints": 2}}
         tenant_a.save(update_fields=["settings"])
 
-    held: list = []
-    monkeypatch.setattr(sweep_services, "enqueue_chunks", held.append)
+    held: list[int] = []
+    publish = outbox.publish
+
+    def hold_chunks(name, kwargs):
+        if name == sweep_chunk_task.name:
+            held.append(kwargs["chunk_id"])
+        else:
+            publish(name, kwargs)
+
+    monkeypatch.setattr(outbox, "publish", hold_chunks)
 
     def workers():
-        while not held:
+        while len(held) < 3:  # six Finance endpoints, two per chunk
             time.sleep(0.05)
         with tenant_context(tenant_a):
-            for signature in held[0].tasks:
+            for chunk_id in held:
                 time.sleep(0.8)
-                sweep_services.sweep_run_chunk(chunk_id=signature.kwargs["chunk_id"])
+                sweep_services.sweep_run_chunk(chunk_id=chunk_id)
 
     sign_in(page, "ana")
     page.wait_for_url("**/t/alpha/")

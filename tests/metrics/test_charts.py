@@ -210,3 +210,33 @@ def test_weasyprint_renders_a_chart_inside_a_pdf():
     html = f"<html><body><h1>MTTR</h1>{CHARTS['box_plot']('Initial infection')}</body></html>"
     pdf = weasyprint.HTML(string=html).write_pdf()
     assert pdf.startswith(b"%PDF")
+
+
+# --- Box plot from percentiles (the aggregation's distributions) ---------------------------
+
+
+def test_box_plot_from_quantiles_draws_boxes_and_says_what_whiskers_mean():
+    from metrics.charts import Quantiles, box_plot_quantiles
+
+    svg = box_plot_quantiles(
+        {
+            "Initial infection": Quantiles(5, 300, 480, 600, 1200, 1200),
+            "Persistence": None,
+        },
+        "seconds",
+        target=900,
+        title="Time to triage",
+    )
+    assert svg.startswith("<svg") and svg.count("<rect") >= 2
+    assert "10th to 90th percentile 5 min to 20 min" in svg
+    assert "Persistence: no data." in svg and "Target 15 min" in svg
+
+
+def test_box_plot_from_quantiles_refuses_unordered_percentiles():
+    import pytest
+
+    from metrics.charts import Quantiles, box_plot_quantiles
+
+    with pytest.raises(ValueError):
+        box_plot_quantiles({"x": Quantiles(2, 10, 5, 7, 8, 9)}, "seconds")
+    assert "No data" in box_plot_quantiles({"x": None}, "seconds")

@@ -3,7 +3,8 @@
 
 Enrols N endpoints (a believable fleet, `bench.datagen`), sends a round of benign
 telemetry, plays the scenario if asked, and exits 0. With --follow the agents keep
-heartbeating and sending telemetry (and, once response actions exist, executing them)
+heartbeating and sending telemetry, and poll for response actions every two seconds,
+verify their signatures and carry them out (isolation, kill, quarantine, collect, YARA…),
 until interrupted.
 """
 
