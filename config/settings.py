@@ -181,7 +181,14 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
     }
 else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    # Socket timeouts: a Redis that stops answering without closing the connection (frozen,
+    # a network partition) must fail a publish after seconds (the outbox keeps the message)
+    # rather than hang the web request for ever (kombu waits for ever by default).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": 3600,
+        "socket_timeout": 2,
+        "socket_connect_timeout": 2,
+    }
 CELERY_BROKER_CONNECTION_TIMEOUT = 3
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_IGNORE_RESULT = True
@@ -254,7 +261,7 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        "tenancy.api.parsers.JSONParser",  # DRF's, with a nesting limit (400, not 500)
         "rest_framework.parsers.MultiPartParser",
     ],
     "EXCEPTION_HANDLER": "tenancy.errors.api_exception_handler",

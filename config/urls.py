@@ -43,6 +43,22 @@ urlpatterns = [
 ]
 
 
+def handler400(request, exception):
+    # Django's own refusals of a malformed request (SuspiciousOperation: too many form
+    # fields or files, a bad Host header) reach no DRF handler: on /api/ they are the
+    # error format too, not Django's HTML page.
+    if errors.is_api(request):
+        from django.core.exceptions import TooManyFieldsSent, TooManyFilesSent
+        from django.http import JsonResponse
+
+        known = isinstance(exception, TooManyFieldsSent | TooManyFilesSent)
+        message = str(exception) if known else "The request is malformed."
+        return JsonResponse(errors.error_body("bad_request", message), status=400)
+    from django.views.defaults import bad_request
+
+    return bad_request(request, exception)
+
+
 def handler404(request, exception):
     if errors.is_api(request):
         return errors.json_404(request, exception)

@@ -446,6 +446,34 @@ def telemetry_ingest(
     return IngestOutcome(batch_id, len(clean), accepted, len(clean) - accepted)
 
 
+def telemetry_requeue_stale(
+    *, older_than: dt.timedelta = dt.timedelta(minutes=10), limit: int = 5000
+) -> int:
+    """Enqueue again the processing of batches still pending after `older_than`.
+
+    The outbox guarantees a message reaches the broker; a broker that then loses it (Redis
+    restarted without persistence, a purged queue) would leave the batch pending for ever,
+    its telemetry never matched. Processing claims a pending batch under a row lock, so a
+    batch whose first message was only slow is still processed once. Returns how many.
+    """
+    from .tasks import process_telemetry_batch
+
+    tenant = require_tenant()
+    cutoff = timezone.now() - older_than
+    ids = list(
+        TelemetryBatch.objects.filter(status=TelemetryBatch.PENDING, received_at__lte=cutoff)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    with transaction.atomic():
+        outbox.enqueue_many(
+            process_telemetry_batch, [{"tenant_id": tenant.pk, "batch_id": pk} for pk in ids]
+        )
+    if ids:
+        logger.warning("re-enqueued %d telemetry batches pending since %s", len(ids), cutoff)
+    return len(ids)
+
+
 # -- detection rules -----------------------------------------------------------------------
 
 

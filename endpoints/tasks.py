@@ -32,6 +32,41 @@ def process_telemetry_batch(*, tenant_id: int, batch_id: int) -> int | None:
     return None if context is None else context.detections
 
 
+@shared_task(base=TenantTask, name="endpoints.telemetry_requeue", acks_late=True)
+def telemetry_requeue(*, tenant_id: int, older_than_seconds: int = 600) -> int:
+    """Batches whose processing message the broker lost, enqueued again (see the service)."""
+    import datetime as dt
+
+    from .services import telemetry_requeue_stale
+
+    return telemetry_requeue_stale(older_than=dt.timedelta(seconds=older_than_seconds))
+
+
+@shared_task(name="endpoints.telemetry_watchdog", acks_late=True)
+def telemetry_watchdog(older_than_seconds: int = 600) -> int:
+    """Every few minutes (beat): one `telemetry_requeue` per tenant with stale batches."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from tenancy.context import unscoped
+
+    from .models import TelemetryBatch
+
+    cutoff = timezone.now() - dt.timedelta(seconds=older_than_seconds)
+    with unscoped("beat: find the tenants with telemetry batches pending too long"):
+        tenant_ids = sorted(
+            set(
+                TelemetryBatch.objects.filter(
+                    status=TelemetryBatch.PENDING, received_at__lte=cutoff
+                ).values_list("tenant_id", flat=True)
+            )
+        )
+    for tenant_id in tenant_ids:
+        telemetry_requeue.delay(tenant_id=tenant_id, older_than_seconds=older_than_seconds)
+    return len(tenant_ids)
+
+
 @shared_task(base=TenantTask, name="endpoints.delete_expired_observations", acks_late=True)
 def delete_expired_observations(*, tenant_id: int) -> int:
     """Retention for one tenant (observations older than `endpoints.retention_days`)."""

@@ -105,7 +105,7 @@ def decode_body(
     else:
         try:
             records = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # too deep: a 400
             raise BatchUnreadable(f"body is not valid JSON ({exc})") from exc
         if not isinstance(records, list):
             raise BatchUnreadable("body must be a JSON array of records (or NDJSON)")
@@ -124,13 +124,13 @@ def _ndjson(body: bytes, max_records: int) -> list[Any]:
         records = json.loads(b"[" + b",".join(lines) + b"]")
         if len(records) == len(lines):
             return records
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         pass
     records = []
     for index, line in enumerate(lines):
         try:
             records.append(json.loads(line))
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise BatchUnreadable(f"not valid JSON ({exc})", f"records[{index}]") from exc
     return records
 
@@ -223,7 +223,10 @@ def parse_timestamp(value: Any, latest: dt.datetime) -> dt.datetime:
         raise _Invalid("must be an ISO 8601 timestamp string")
     if when.tzinfo is None or when.utcoffset() is None:
         raise _Invalid("must carry a time zone (e.g. 2025-03-01T12:00:00Z)")
-    when = when.astimezone(dt.UTC)
+    try:
+        when = when.astimezone(dt.UTC)
+    except OverflowError:  # year 1 east of UTC, year 9999 west of it: no UTC instant
+        raise _Invalid("is out of range (no such instant in UTC)") from None
     if when > latest:
         raise _Invalid(f"is in the future (later than {latest.isoformat()})")
     if when < _EPOCH_FLOOR:

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_POST
 
 from tenancy import roles
 from tenancy.permissions import can_write, role_required
+from tenancy.redirects import safe_next
 
 from . import selectors, services
 from .forms import (
@@ -238,10 +239,7 @@ def stacking_add_ioc(request):
             user=request.user,
         )
         messages.success(request, f"SHA-256 of {item['name']} added as an IOC.")
-    back = request.POST.get("next") or _url(request, "endpoints:stacking")
-    if not back.startswith("/"):
-        back = _url(request, "endpoints:stacking")
-    return HttpResponseRedirect(back)
+    return HttpResponseRedirect(safe_next(request, _url(request, "endpoints:stacking")))
 
 
 # -- detection rules -------------------------------------------------------------------------
@@ -300,7 +298,7 @@ def rule_toggle(request, pk: int):
     rule = get_object_or_404(DetectionRule, pk=pk)
     services.rule_set_enabled(rule=rule, enabled=not rule.enabled)
     messages.success(request, f"“{rule.title}” {'enabled' if rule.enabled else 'disabled'}.")
-    return redirect(request.POST.get("next") or _url(request, "endpoints:rule-list"))
+    return redirect(safe_next(request, _url(request, "endpoints:rule-list")))
 
 
 @require_POST

@@ -17,7 +17,9 @@ from django.views.decorators.http import require_POST
 
 from endpoints.selectors import endpoint_filter_choices
 from tenancy import roles
+from tenancy.api.fields import MAX_ID
 from tenancy.permissions import role_required
+from tenancy.redirects import safe_next
 
 from . import selectors, services
 from .forms import (
@@ -175,10 +177,11 @@ def ioc_suppression(request, pk: int):
 @require_POST
 @role_required(WRITERS)
 def ioc_bulk_expire(request):
-    ids = [int(x) for x in request.POST.getlist("ioc") if x.isdigit()]
+    ids = [int(x) for x in request.POST.getlist("ioc") if x.isascii() and x.isdigit()]
+    ids = [pk for pk in ids if pk <= MAX_ID]  # past 64 bits the database would raise
     count = services.ioc_expire_many(iocs=IOC.objects.filter(pk__in=ids))
     messages.success(request, f"{count} IOC(s) expired.")
-    return redirect(request.POST.get("next") or _url(request, "ioc-list"))
+    return redirect(safe_next(request, _url(request, "ioc-list")))
 
 
 # --- imports -----------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from metrics.clocks import CLOCKS_BY_KEY, DEFINITIONS_VERSION, PHASE_KEYS
 from metrics.periods import Period, last_complete_month, month_period
 from metrics.regulatory import REGIMES
 from metrics.targets import SEVERITY_KEYS
+from tenancy import outbox
 from tenancy.audit import diff
 from tenancy.context import current_request, require_tenant
 from tenancy.errors import Conflict
@@ -80,15 +81,12 @@ def _refresh_open_cases_on_commit() -> None:
     tenant = require_tenant()
     selectors.forget_targets(tenant.pk)
 
-    def after() -> None:
-        selectors.forget_targets(tenant.pk)
-        try:
-            from cases.tasks import sla_refresh
-        except ImportError:  # pragma: no cover - cases is installed with metrics
-            return
-        sla_refresh.delay(tenant_id=tenant.pk)
-
-    transaction.on_commit(after)
+    transaction.on_commit(lambda: selectors.forget_targets(tenant.pk))
+    try:
+        from cases.tasks import sla_refresh
+    except ImportError:  # pragma: no cover - cases is installed with metrics
+        return
+    outbox.enqueue(sla_refresh, tenant_id=tenant.pk)  # a broker that is down delays it
 
 
 def sla_target_set(
@@ -398,14 +396,11 @@ def report_request(
             },
         )
 
-        actor = actor_kwargs()
+        # Through the outbox (sent on commit, or later if the broker is down then): a
+        # report answered 202 is never left queued for ever.
+        from .tasks import generate_report
 
-        def enqueue(report_id=report.pk, tenant_id=tenant.pk, actor=actor):
-            from .tasks import generate_report
-
-            generate_report.delay(tenant_id=tenant_id, report_id=report_id, **actor)
-
-        transaction.on_commit(enqueue)
+        outbox.enqueue(generate_report, tenant_id=tenant.pk, report_id=report.pk, **actor_kwargs())
     return report
 
 

@@ -8,6 +8,11 @@ per `LOG_EVERY` seconds) and answered as a miss: reads keep working, throttles l
 requests through until Redis is back (they cannot count meanwhile), a cached answer is
 recomputed.
 
+A Redis that stops answering without refusing (frozen, a partition) costs the socket
+timeout (2 s, settings.CACHES) on every call, and a request makes several: after a failure
+the cache answers "miss" without trying for `BREAKER_SECONDS`, so one request in that
+window pays the timeout and the others none.
+
 The class name ends in `RedisCache`: cases/actions/doorbell.py recognises Redis that way.
 """
 
@@ -25,21 +30,26 @@ logger = logging.getLogger("stopclock.cache")
 
 UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 LOG_EVERY = 30.0
-_last_logged = [0.0]
+BREAKER_SECONDS = 5.0
+_state = {"last_logged": 0.0, "down_until": 0.0}
 
 
 def _miss(default_of):
-    """Wrap a cache method: on a connection error, log and return `default_of(args)`."""
+    """Wrap a cache method: on a connection error, log and return `default_of(args)`;
+    for `BREAKER_SECONDS` after one, return it without trying."""
 
     def decorate(method):
         @functools.wraps(method)
         def wrapper(self, *args, **kwargs):
+            if time.monotonic() < _state["down_until"]:
+                return default_of(*args, **kwargs)
             try:
                 return method(self, *args, **kwargs)
             except UNAVAILABLE as exc:
                 now = time.monotonic()
-                if now - _last_logged[0] > LOG_EVERY:
-                    _last_logged[0] = now
+                _state["down_until"] = now + BREAKER_SECONDS
+                if now - _state["last_logged"] > LOG_EVERY:
+                    _state["last_logged"] = now
                     logger.warning("cache unavailable, answering as a miss: %s", exc)
                 return default_of(*args, **kwargs)
 

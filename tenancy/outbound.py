@@ -12,7 +12,9 @@ private network. So every outbound request goes through here:
   certificate check still use the name), so DNS cannot answer differently a moment later
   (rebinding);
 - redirects are never followed: a 3xx is returned to the caller as a failure to record;
-- connect and read timeouts, and a cap on how much of the response is read.
+- connect and read timeouts, a deadline on the whole exchange (a server that trickles its
+  answer a byte at a time never trips a read timeout: at `DEADLINE_FACTOR` times the
+  timeout its connection is cut), and a cap on how much of the response is read.
 
 A tenant admin can allow internal destinations explicitly with the per-tenant setting
 `tenant.setting("tenancy", "outbound_allowlist", [])`: exact host names (case-insensitive)
@@ -24,9 +26,11 @@ or IP networks in CIDR form ("10.20.0.0/16", "127.0.0.1").
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import socket
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -39,6 +43,7 @@ import urllib3
 MAX_RESPONSE_BYTES = 64 * 1024
 DEFAULT_TIMEOUT = 10.0
 CONNECT_TIMEOUT = 5.0
+DEADLINE_FACTOR = 3  # the whole exchange: at most this many timeouts
 USER_AGENT = "Stopclock/1 (+outbound)"
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -158,6 +163,56 @@ def _host_header(target: Target) -> str:
     return name if target.port == default else f"{name}:{target.port}"
 
 
+class _Deadline:
+    """Cuts the connections of one request when its time is up.
+
+    Timeouts bound each connect and each read; a server sending a byte before every read
+    timeout would hold the caller (a worker) for ever. A timer shuts the socket down
+    instead, which ends the read blocked on it."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.expired = False
+        self.sockets: list[socket.socket] = []
+        self.lock = threading.Lock()
+        self.timer = threading.Timer(seconds, self._cut)
+        self.timer.daemon = True
+        self.timer.start()
+
+    def watch(self, sock: socket.socket) -> None:
+        with self.lock:
+            self.sockets.append(sock)
+            expired = self.expired
+        if expired:
+            self._shut(sock)
+
+    def _cut(self) -> None:
+        with self.lock:
+            self.expired = True
+            sockets = list(self.sockets)
+        for sock in sockets:
+            self._shut(sock)
+
+    @staticmethod
+    def _shut(sock: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+    def cancel(self) -> None:
+        self.timer.cancel()
+
+
+def _watched(connection_class: type, deadline: _Deadline) -> type:
+    """The pool's connection class, handing each socket it opens to the deadline."""
+
+    class Watched(connection_class):
+        def connect(self) -> None:
+            super().connect()
+            deadline.watch(self.sock)
+
+    return Watched
+
+
 def request(
     method: str,
     url: str,
@@ -169,6 +224,9 @@ def request(
     max_bytes: int = MAX_RESPONSE_BYTES,
 ) -> OutboundResponse:
     """One HTTP request to a checked, pinned address; never follows redirects.
+
+    `timeout` bounds the connect and each read; the whole exchange is cut after
+    `DEADLINE_FACTOR * timeout` seconds (a `ReadTimeoutError`).
 
     Raises OutboundRefused for a forbidden URL and urllib3's errors (subclasses of
     `urllib3.exceptions.HTTPError`) for network failures and timeouts.
@@ -193,6 +251,8 @@ def request(
     send_headers = {"User-Agent": USER_AGENT, **(headers or {}), "Host": _host_header(target)}
     started = time.monotonic()
     pool = pool_cls(address, target.port, **pool_kwargs)
+    deadline = _Deadline(DEADLINE_FACTOR * timeout)
+    pool.ConnectionCls = _watched(pool.ConnectionCls, deadline)
     try:
         response = pool.urlopen(
             method,
@@ -209,7 +269,14 @@ def request(
         finally:
             response.release_conn()
             response.close()
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        if deadline.expired:  # the cut connection surfaces as a protocol error: say why
+            raise urllib3.exceptions.ReadTimeoutError(
+                pool, url, f"no complete answer within {deadline.seconds:g} s"
+            ) from exc
+        raise
     finally:
+        deadline.cancel()
         pool.close()
     elapsed_ms = int((time.monotonic() - started) * 1000)
     return OutboundResponse(

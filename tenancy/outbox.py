@@ -21,6 +21,11 @@ sends what is left:
 While sends fail, this process stops trying for `BREAKER_SECONDS` (a broker that times out
 instead of refusing would otherwise add its connect timeout to every write request).
 
+The outbox ends where the broker takes over: a message Redis accepted and then lost (a Redis
+without persistence restarted) is re-sent by the apps' watchdogs from the state of the work
+itself — sweep chunks and imports (intel.watchdog), telemetry batches still pending
+(endpoints.telemetry_watchdog). tests/hardening/test_faults_redis.py breaks Redis for real.
+
 Delivery is *at least once*: a crash between a send and the DELETE, or a drain overlapping
 the fast path, sends a message twice. Every task sent this way is idempotent (each claims
 its row with a conditional UPDATE or a row lock: see the tasks' docstrings).
@@ -104,7 +109,14 @@ def publish(name: str, kwargs: dict[str, Any]) -> None:
     """Hand one message to the broker (the seam tests hold messages back with)."""
     from config.celery import app
 
-    app.tasks[name].apply_async(kwargs=kwargs, **PUBLISH_OPTIONS)
+    task = app.tasks.get(name)
+    if task is None:
+        # Outside a worker the apps' task modules are imported only when something uses
+        # them: `manage.py outbox_drain` or a web process draining would otherwise find
+        # no task to send (NotRegistered, taken for a broker failure) and send nothing.
+        app.loader.import_default_modules()
+        task = app.tasks[name]
+    task.apply_async(kwargs=kwargs, **PUBLISH_OPTIONS)
 
 
 def _eager() -> bool:

@@ -57,9 +57,10 @@ ERROR_DESCRIPTIONS = {
 # **CONFLICT}` (the body is filled in with the error format).
 CONFLICT = {409: OpenApiResponse(description="The object's current state does not allow this.")}
 
-# Query parameters that never make a request invalid (DRF ignores bad values of these);
-# `page` and `cursor` make a 404 when they point past the end.
-_LENIENT_QUERY = {"search", "ordering", "page_size"}
+# Query parameters that never make a request invalid (DRF ignores bad values of these;
+# `search` is not one: a NUL byte in it is a 400); `page` and `cursor` make a 404 when they
+# point past the end.
+_LENIENT_QUERY = {"ordering", "page_size"}
 _PAGING_QUERY = {"page", "cursor"}
 
 

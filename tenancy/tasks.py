@@ -16,6 +16,8 @@ from .context import (
     Actor,
     RequestInfo,
     TenantContextMissing,
+    TenantMismatch,
+    current_tenant_id,
     request_context,
     reset_all,
     tenant_context,
@@ -45,6 +47,19 @@ class TenantTask(Task):
             # runs inside its caller, whose context the `with` above has already restored.
             if not getattr(self.request, "is_eager", False):
                 reset_all()
+
+    def apply_async(self, args=None, kwargs=None, *more, **options):
+        """Refuse to enqueue work for another tenant than the one in context, as
+        `outbox.enqueue` does: a mixed-up tenant id fails where the mistake is made, not in
+        a worker that would then act for the wrong tenant. (With no tenant in context — beat
+        fan-outs, `unscoped()` — the caller is choosing the tenant on purpose.)"""
+        in_context = current_tenant_id()
+        if in_context is not None and (kwargs or {}).get("tenant_id") != in_context:
+            raise TenantMismatch(
+                f"{self.name} enqueued with tenant_id {(kwargs or {}).get('tenant_id')!r} "
+                f"in tenant {in_context}"
+            )
+        return super().apply_async(args, kwargs, *more, **options)
 
 
 def actor_kwargs() -> dict:

@@ -133,7 +133,12 @@ def healthz(request):
     body = {"status": "ok" if healthy and checks["broker"] == "ok" else "degraded", **checks}
     if not healthy:
         body["status"] = "down"
-    return JsonResponse(body, status=200 if healthy else 503)
+    response = JsonResponse(body, status=200 if healthy else 503)
+    if not healthy:
+        from .errors import RETRY_AFTER_SECONDS
+
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
 
 
 def robots(request):

@@ -139,6 +139,9 @@ class _Hub:
         import redis
 
         self.client = redis.Redis.from_url(url, socket_connect_timeout=2, health_check_interval=30)
+        # Publishing runs in requests: a Redis that stops answering must fail it in seconds
+        # (the listener's client above blocks on purpose, so it cannot have that timeout).
+        self.publisher = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
         self.pattern = f"{_prefix()}:actions:*"
         self.waiters: dict[str, set[threading.Event]] = defaultdict(set)
         self.lock = threading.Lock()
@@ -163,7 +166,7 @@ class _Hub:
 
     def publish(self, channels: list[str], token: str) -> None:
         try:
-            with self.client.pipeline(transaction=False) as pipe:
+            with self.publisher.pipeline(transaction=False) as pipe:
                 for channel in channels:
                     pipe.publish(channel, token)
                 pipe.execute()

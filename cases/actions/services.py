@@ -1039,7 +1039,11 @@ def bulk_action_cancel(*, bulk: BulkAction, reason: str = "") -> BulkAction:
 
 
 def _bulk_launch(bulk: BulkAction) -> None:
-    """Fan out: a Celery group of chunk tasks, each creating its endpoints' actions."""
+    """Fan out: one chunk task per slice of endpoints, each creating its endpoints' actions.
+
+    Through the outbox, in the transaction that launches the bulk: a broker that is down
+    delays the launch, it cannot leave the bulk `launching` for ever."""
+    from tenancy import outbox
     from tenancy.tasks import actor_kwargs
 
     from ..tasks import launch_bulk_chunk
@@ -1047,16 +1051,13 @@ def _bulk_launch(bulk: BulkAction) -> None:
     tenant_id, bulk_id, actor = bulk.tenant_id, bulk.pk, actor_kwargs()
     size = conf.BULK_CHUNK_SIZE
     chunks = [bulk.endpoint_ids[i : i + size] for i in range(0, len(bulk.endpoint_ids), size)]
-
-    def enqueue():
-        from celery import group
-
-        group(
-            launch_bulk_chunk.s(tenant_id=tenant_id, bulk_id=bulk_id, endpoint_ids=chunk, **actor)
+    outbox.enqueue_many(
+        launch_bulk_chunk,
+        [
+            {"tenant_id": tenant_id, "bulk_id": bulk_id, "endpoint_ids": chunk, **actor}
             for chunk in chunks
-        ).apply_async()
-
-    transaction.on_commit(enqueue)
+        ],
+    )
 
 
 def bulk_action_launch_chunk(*, bulk_id: int, endpoint_ids: Sequence[int]) -> int:

@@ -15,6 +15,8 @@ from django.utils import timezone
 from endpoints.models import Endpoint
 from metrics.clocks import PHASE_CHOICES
 from metrics.targets import SEVERITY_CHOICES
+from tenancy.api.fields import MAX_ID
+from tenancy.api.filters import MemberFilter, UtcDateTimeFilter
 from tenancy.context import current_request
 
 from .. import sla
@@ -82,8 +84,8 @@ class AlertFilterSet(OrderingMixin, django_filters.FilterSet):
     endpoint = django_filters.ModelChoiceFilter(queryset=Endpoint.objects.all())
     case = django_filters.ModelChoiceFilter(queryset=Case.objects.all())
     in_case = django_filters.BooleanFilter(field_name="case", lookup_expr="isnull", exclude=True)
-    observed_after = django_filters.IsoDateTimeFilter(field_name="observed_at", lookup_expr="gte")
-    observed_before = django_filters.IsoDateTimeFilter(field_name="observed_at", lookup_expr="lt")
+    observed_after = UtcDateTimeFilter(field_name="observed_at", lookup_expr="gte")
+    observed_before = UtcDateTimeFilter(field_name="observed_at", lookup_expr="lt")
     search = django_filters.CharFilter(method="filter_search", max_length=200, label="Search")
     ordering = django_filters.ChoiceFilter(
         choices=_ordering(
@@ -143,8 +145,8 @@ class CaseFilterSet(OrderingMixin, django_filters.FilterSet):
         choices=sla.SLA_STATES, method="filter_sla_state", label="SLA state"
     )
     number = django_filters.CharFilter(field_name="number", lookup_expr="iexact")
-    detected_after = django_filters.IsoDateTimeFilter(field_name="detected_at", lookup_expr="gte")
-    detected_before = django_filters.IsoDateTimeFilter(field_name="detected_at", lookup_expr="lt")
+    detected_after = UtcDateTimeFilter(field_name="detected_at", lookup_expr="gte")
+    detected_before = UtcDateTimeFilter(field_name="detected_at", lookup_expr="lt")
     search = django_filters.CharFilter(method="filter_search", max_length=200, label="Search")
     ordering = django_filters.ChoiceFilter(
         choices=_ordering(
@@ -180,8 +182,9 @@ class CaseFilterSet(OrderingMixin, django_filters.FilterSet):
             return queryset.filter(assignee__isnull=True)
         if value.lower() == "me":
             return queryset.filter(assignee_id=current_request().actor.user_id or -1)
-        if value.isdigit():
-            return queryset.filter(assignee_id=int(value))
+        if value.isascii() and value.isdigit():  # "²".isdigit() too; int() refuses it
+            user_id = int(value)  # past 64 bits the database would raise: no such user
+            return queryset.filter(assignee_id=user_id) if user_id <= MAX_ID else queryset.none()
         return queryset.filter(assignee__username=value)
 
     def filter_tag(self, queryset, name, value):
@@ -201,6 +204,7 @@ class CaseFilterSet(OrderingMixin, django_filters.FilterSet):
 class TaskFilterSet(django_filters.FilterSet):
     done = django_filters.BooleanFilter(field_name="done_at", lookup_expr="isnull", exclude=True)
     case = django_filters.ModelChoiceFilter(queryset=Case.objects.all())
+    assignee = MemberFilter()
 
     class Meta:
         model = Task
@@ -209,6 +213,7 @@ class TaskFilterSet(django_filters.FilterSet):
 
 class NoteFilterSet(django_filters.FilterSet):
     case = django_filters.ModelChoiceFilter(queryset=Case.objects.all())
+    author = MemberFilter()
 
     class Meta:
         model = Note
@@ -247,8 +252,8 @@ class ActionFilterSet(OrderingMixin, django_filters.FilterSet):
     requested_by = django_filters.CharFilter(
         method="filter_requested_by", max_length=20, help_text='a user id, or "me"'
     )
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
     ordering = django_filters.ChoiceFilter(
         choices=_ordering(("created_at", "Requested"), ("updated_at", "Last change")),
         method="filter_ordering",
@@ -272,8 +277,11 @@ class ActionFilterSet(OrderingMixin, django_filters.FilterSet):
         value = value.strip().lower()
         if value == "me":
             return queryset.filter(requested_by_id=current_request().actor.user_id or -1)
-        if value.isdigit():
-            return queryset.filter(requested_by_id=int(value))
+        if value.isascii() and value.isdigit():  # as filter_assignee
+            user_id = int(value)
+            if user_id > MAX_ID:
+                return queryset.none()
+            return queryset.filter(requested_by_id=user_id)
         return queryset.none() if value else queryset
 
 

@@ -226,6 +226,7 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         summary="One triage action on many alerts, all or nothing",
         request=s.AlertTriageSerializer,
         responses={200: s.AlertSerializer(many=True), **CONFLICT},
+        filters=False,  # the ids say which alerts; no list filter applies
     )
     @action(detail=False, methods=["post"], url_path="bulk-triage", pagination_class=None)
     def bulk_triage(self, request):
@@ -473,6 +474,7 @@ class CaseViewSet(
         summary="Assign and/or move many cases, all or nothing",
         request=s.CaseBulkSerializer,
         responses={200: s.CaseSerializer(many=True), **CONFLICT},
+        filters=False,  # the ids say which cases; no list filter applies
     )
     @action(detail=False, methods=["post"], pagination_class=None)  # a plain list back
     def bulk(self, request):
@@ -612,7 +614,7 @@ def evidence_file_response(evidence: Evidence) -> FileResponse:
         content_type="application/octet-stream",
     )
     response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox; frame-ancestors 'none'"
     response["Cache-Control"] = "private, no-store"
     response["X-Stopclock-SHA256"] = evidence.sha256
     return response

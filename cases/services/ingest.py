@@ -142,6 +142,16 @@ class _Prepared:
     ioc_key: str
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
 def _prepare(index: int, item: AlertInput, now: dt.datetime, errors: dict) -> _Prepared | None:
     problems: dict[str, str] = {}
 
@@ -191,6 +201,8 @@ def _prepare(index: int, item: AlertInput, now: dt.datetime, errors: dict) -> _P
         size = len(json.dumps(raw, allow_nan=False, separators=(",", ":")).encode())
         if size > conf.RAW_MAX_BYTES:
             problems["raw"] = f"{size} bytes serialised; the limit is {conf.RAW_MAX_BYTES}"
+        if _has_nul(raw):  # PostgreSQL's jsonb cannot store \u0000
+            problems["raw"] = "must not contain the NUL character (\\u0000)"
     except (TypeError, ValueError):
         problems["raw"] = "must be JSON (objects, arrays, strings, finite numbers)"
     endpoint_id: int | None = None

@@ -189,8 +189,13 @@ _UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]+")
 
 
 def sanitise_filename(name: str) -> str:
-    """A display/download name with no path, no control characters, no leading dots."""
+    """A display/download name with no path, no control characters, no leading dots.
+
+    Invisible format characters (bidi overrides, zero-width joiners) go too: with U+202E a
+    sample named `invoice\u202etxt.exe` would be shown and saved as "invoiceexe.txt".
+    """
     name = unicodedata.normalize("NFKC", str(name or ""))
+    name = "".join("_" if unicodedata.category(c) == "Cf" else c for c in name)
     name = name.replace("\\", "/").rsplit("/", 1)[-1]
     name = _UNSAFE_NAME.sub("_", name).strip().lstrip(".").strip()
     if len(name) > 200:

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import django_filters
+from django import forms
 
 from endpoints.models import MATCH_INDEX_COLUMNS, OS_FAMILIES, DetectionRule, Endpoint, Observation
 from endpoints.observation_fields import FIELD_BY_NAME, KIND_CHOICES
 from endpoints.selectors import endpoint_list
+from tenancy.api.filters import UtcDateTimeFilter
 
 
 class EndpointFilterSet(django_filters.FilterSet):
@@ -47,12 +49,19 @@ class LowerCharFilter(django_filters.CharFilter):
         return super().filter(qs, value.lower() if isinstance(value, str) else value)
 
 
+class IpAddressFilter(django_filters.CharFilter):
+    """Exact match on an IP column. A value that is no IP address is a 400 naming the
+    parameter; as plain text it reached PostgreSQL's `inet` and failed there (a 500)."""
+
+    field_class = forms.GenericIPAddressField
+
+
 def _column_filters() -> dict[str, django_filters.Filter]:
     filters: dict[str, django_filters.Filter] = {}
     for column in MATCH_INDEX_COLUMNS:
         kind = FIELD_BY_NAME[column].type
         if kind == "ip":
-            filters[column] = django_filters.CharFilter(field_name=column)
+            filters[column] = IpAddressFilter(field_name=column)
         else:
             filters[column] = LowerCharFilter(field_name=column)
     return filters
@@ -61,8 +70,8 @@ def _column_filters() -> dict[str, django_filters.Filter]:
 class _ObservationFilterBase(django_filters.FilterSet):
     kind = django_filters.MultipleChoiceFilter(choices=KIND_CHOICES)
     endpoint = django_filters.ModelChoiceFilter(queryset=Endpoint.objects.all())
-    since = django_filters.IsoDateTimeFilter(field_name="observed_at", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="observed_at", lookup_expr="lt")
+    since = UtcDateTimeFilter(field_name="observed_at", lookup_expr="gte")
+    until = UtcDateTimeFilter(field_name="observed_at", lookup_expr="lt")
 
     class Meta:
         model = Observation

@@ -37,6 +37,7 @@ from endpoints.telemetry import (
     UnsupportedEncoding,
     decode_body,
 )
+from tenancy.api.fields import query_text, query_texts
 from tenancy.api.pagination import SeqCursorPagination
 from tenancy.errors import PayloadTooLarge
 
@@ -307,8 +308,8 @@ def _stack_filters(request) -> dict:
     return {
         "category": category,
         "os_family": os_family,
-        "groups": params.getlist("group"),
-        "tags": params.getlist("tag"),
+        "groups": query_texts(request, "group", max_length=200),
+        "tags": query_texts(request, "tag", max_length=100),
     }
 
 
@@ -346,7 +347,7 @@ class StackingViewSet(viewsets.GenericViewSet):
         limit = _int_param(request, "limit", 50, 500) or 50
         max_endpoints = _int_param(request, "max_endpoints", 0, 10**7) or None
         page = stack(
-            **filters, max_endpoints=max_endpoints, name=request.query_params.get("name", ""),
+            **filters, max_endpoints=max_endpoints, name=query_text(request, "name"),
             offset=offset, limit=limit,
         )  # fmt: skip
         base = request.build_absolute_uri(request.path)
@@ -370,7 +371,7 @@ class StackingViewSet(viewsets.GenericViewSet):
     )
     @action(detail=False, methods=["get"], url_path="endpoints")
     def endpoints(self, request):
-        key = request.query_params.get("key", "")
+        key = query_text(request, "key")
         if not key:
             raise exceptions.ValidationError({"key": "required"})
         filters = _stack_filters(request)

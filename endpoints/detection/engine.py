@@ -102,6 +102,8 @@ def compile_rule(yaml_text: str) -> CompiledRule:
     if rule.id is None:
         raise InvalidRule("rule has no id: alerts and allowlists refer to rules by id")
     for text in rule.detection.condition:
+        if not isinstance(text, str):
+            raise InvalidRule(f"a condition is text, not {type(text).__name__}")
         if "|" in text:
             raise UnsupportedRule("aggregation conditions (count() by, near) are not supported")
     ls = rule.logsource
@@ -183,6 +185,10 @@ def _parse(yaml_text: str) -> SigmaRule:
         return SigmaRule.from_dict(document, policy=TrustedPolicy)
     except SigmaError as exc:
         raise InvalidRule(str(exc)) from exc
+    except (TypeError, AttributeError, ValueError) as exc:
+        # pySigma trusts some fields to have their documented type (an `id` that is a list
+        # or a number fails inside it): the upload is malformed, not a server error.
+        raise InvalidRule(f"malformed rule: {exc}") from exc
 
 
 # -- evaluation ----------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from intel.models import (
     Sweep,
 )
 from metrics.targets import SEVERITY_CHOICES
+from tenancy.api.filters import UtcDateTimeFilter
 
 
 class IOCFilterSet(django_filters.FilterSet):
@@ -71,7 +72,7 @@ class HitFilterSet(django_filters.FilterSet):
     ioc = django_filters.ModelChoiceFilter(queryset=IOC.objects.all())
     endpoint = django_filters.ModelChoiceFilter(queryset=Endpoint.objects.all())
     ioc_type = django_filters.MultipleChoiceFilter(choices=IOC_TYPE_CHOICES)
-    since = django_filters.IsoDateTimeFilter(field_name="first_seen", lookup_expr="gte")
+    since = UtcDateTimeFilter(field_name="first_seen", lookup_expr="gte")
 
     class Meta:
         model = Hit

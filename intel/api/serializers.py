@@ -212,6 +212,8 @@ class ImportCreateSerializer(serializers.Serializer):
             mapping = json.loads(value) if value else {}
         except ValueError as exc:
             raise serializers.ValidationError(f"not JSON: {exc}") from None
+        except RecursionError:
+            raise serializers.ValidationError("not JSON: nested too deeply") from None
         if not isinstance(mapping, dict):
             raise serializers.ValidationError("a JSON object: our field -> your column")
         return mapping

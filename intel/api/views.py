@@ -46,6 +46,7 @@ from intel.services import (
 )
 from intel.services.reputation import hash_type, provider_delete, provider_save
 from tenancy import roles
+from tenancy.api.fields import query_text
 from tenancy.schema import CONFLICT
 
 from . import filters
@@ -409,7 +410,7 @@ class SearchView(APIView):
         responses=s.SearchResultSerializer,
     )
     def get(self, request):
-        query = request.query_params.get("q", "").strip()
+        query = query_text(request, "q").strip()
         if len(query) < 3:
             raise exceptions.ValidationError({"q": "at least 3 characters"})
         result = selectors.observation_search(query)

@@ -149,12 +149,27 @@ def _iter_imports(source: str) -> Iterator[tuple[int, str]]:
             word = _WORD.match(source, i + 1 if ch in "$#@!" else i)
             word_end = word.end() if word else i + 1
             if ch not in "$#@!" and word and word.group() == "import":
-                found = _MODULE_NAME.match(source, word_end)
+                found = _MODULE_NAME.match(source, _skip_blank(source, word_end))
                 if found:
                     yield line + source.count("\n", word_end, found.start(1)), found.group(1)
             i = word_end
         else:
             i += 1
+
+
+def _skip_blank(source: str, i: int) -> int:
+    """Index of the next token after whitespace and comments: YARA's lexer skips both
+    between `import` and the module name (`import /* x */ "console"` imports console)."""
+    while i < len(source):
+        if source[i].isspace():
+            i += 1
+        elif source.startswith("//", i):
+            i = _find(source, "\n", i)
+        elif source.startswith("/*", i):
+            i = _find(source, "*/", i + 2) + 2
+        else:
+            break
+    return i
 
 
 def _skip_literal(source: str, start: int, quote: str) -> int:

@@ -371,7 +371,7 @@ def guess_format(filename: str, data: bytes) -> str:
     if name.endswith(".json"):
         try:
             document = json.load(io.BytesIO(data))
-        except ValueError:
+        except (ValueError, RecursionError):  # the chosen parser then says what is wrong
             return "stix"
         if isinstance(document, dict) and ("Event" in document or "response" in document):
             return "misp"

@@ -138,7 +138,7 @@ def yara_sample_create(*, data: bytes, filename: str = "", user=None) -> FileSca
     if not data:
         raise ValidationError({"file": "the file is empty"})
     tenant = require_tenant()
-    path = f"{tenant.slug}/intel/samples/{uuid.uuid4().hex}"
+    path = f"{_sample_prefix()}{uuid.uuid4().hex}"
     default_storage.save(path, ContentFile(data))
     with transaction.atomic():
         scan = FileScan.objects.create(
@@ -154,8 +154,20 @@ def yara_sample_create(*, data: bytes, filename: str = "", user=None) -> FileSca
     return scan
 
 
+def _sample_prefix() -> str:
+    return f"{require_tenant().slug}/intel/samples/"
+
+
 def yara_scan_sample(*, scan: FileScan, path: str) -> FileScan:
     if scan.status not in {"queued", "running"}:
+        return scan
+    name = path[len(_sample_prefix()) :] if path.startswith(_sample_prefix()) else ""
+    if not (name.isascii() and name.isalnum()):
+        # The task message names the file. One naming anything but a sample of this tenant
+        # (another tenant's evidence, a `../` path) is refused: read nothing, delete nothing.
+        scan.status, scan.error = "failed", "the sample is not in this tenant's storage"
+        scan.finished_at = timezone.now()
+        scan.save()
         return scan
     with default_storage.open(path, "rb") as handle:
         data = handle.read()

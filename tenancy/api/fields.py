@@ -18,3 +18,23 @@ class IdField(serializers.IntegerField):
         kwargs.setdefault("min_value", 1)
         kwargs.setdefault("max_value", MAX_ID)
         super().__init__(**kwargs)
+
+
+def query_text(request, name: str, *, default: str = "", max_length: int = 1000) -> str:
+    """A text query parameter a view reads itself, validated as a serializer's CharField
+    (no NUL byte, no lone surrogate, bounded): a 400 naming it, where a NUL byte reached
+    PostgreSQL and failed there (a 500)."""
+    return _text(name, request.query_params.get(name, default), max_length)
+
+
+def query_texts(request, name: str, *, max_length: int = 1000) -> list[str]:
+    """A repeatable text query parameter (`?tag=a&tag=b`), each value as `query_text`."""
+    return [_text(name, value, max_length) for value in request.query_params.getlist(name)]
+
+
+def _text(name: str, value: str, max_length: int) -> str:
+    field = serializers.CharField(allow_blank=True, trim_whitespace=False, max_length=max_length)
+    try:
+        return field.run_validation(value)
+    except serializers.ValidationError as exc:
+        raise serializers.ValidationError({name: exc.detail}) from None

@@ -10,7 +10,7 @@ from tenancy.models import ApiToken, AuditEvent
 from tenancy.permissions import request_role
 from tenancy.services import api_token_create, api_token_revoke
 
-from .filters import AuditEventFilterSet
+from .filters import ApiTokenFilterSet, AuditEventFilterSet
 from .pagination import SeqCursorPagination
 from .serializers import (
     ApiTokenCreatedSerializer,
@@ -45,7 +45,7 @@ class ApiTokenViewSet(
     serializer_class = ApiTokenSerializer
     read_roles = roles.ADMINS
     write_roles = roles.ADMINS
-    filterset_fields = ["user"]
+    filterset_class = ApiTokenFilterSet
     search_fields = ["name", "prefix"]
     ordering_fields = ["created_at", "expires_at", "last_used_at"]
 

@@ -152,3 +152,138 @@ def test_application_role_cannot_bypass_rls(tenant_a, tenant_b):
         ):
             with pytest.raises(psycopg.Error):
                 cur.execute(statement)
+
+
+# --- every table, from the catalogue (tables no model declares included) ------------------
+# Tables that hold no tenant's rows, each with the reason. Any other table of the schema
+# must carry `tenant_id` under the forced policy: a new table fails here until it does.
+GLOBAL_TABLES = {
+    "auth_group": "Django's permission groups (unused; no tenant data)",
+    "auth_group_permissions": "Django's permission groups (unused; no tenant data)",
+    "auth_permission": "Django's permission catalogue",
+    "auth_user": "people may belong to several tenants (tenancy_membership says which)",
+    "auth_user_groups": "Django's permission groups (unused; no tenant data)",
+    "auth_user_user_permissions": "Django's permissions (unused; no tenant data)",
+    "django_content_type": "the model catalogue",
+    "django_migrations": "schema history",
+    "django_session": "a signed-in browser, before any tenant is chosen",
+    "tenancy_tenant": "the tenants themselves",
+}
+RELATIONS_SQL = """
+SELECT c.relname, c.relkind, c.relrowsecurity, c.relforcerowsecurity,
+       EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid
+               AND a.attname = 'tenant_id' AND NOT a.attisdropped)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+ORDER BY c.relname
+"""
+
+
+def _relations() -> dict[str, tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(RELATIONS_SQL)
+        return {row[0]: row[1:] for row in cursor.fetchall()}
+
+
+def _policies() -> dict[str, list[tuple]]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT tablename, policyname, permissive, roles, cmd, qual, with_check "
+            "FROM pg_policies WHERE schemaname = current_schema()"
+        )
+        found: dict[str, list[tuple]] = {}
+        for table, *policy in cursor.fetchall():
+            found.setdefault(table, []).append(tuple(policy))
+        return found
+
+
+def test_every_relation_of_the_schema_is_tenant_protected_or_declared_global(db):
+    """Tables (partitions too), views and materialised views: a relation that is not a
+    declared global table must have `tenant_id`, forced RLS and the tenant policy, whether
+    or not a model declares it (a view or a materialised view never qualifies: RLS does
+    not apply to what they return)."""
+    relations, policies = _relations(), _policies()
+    assert "tenancy_auditevent" in relations
+    unprotected = []
+    for name, (kind, rls, forced, has_tenant) in relations.items():
+        if name in GLOBAL_TABLES:
+            continue
+        named = [policy[0] for policy in policies.get(name, [])]
+        if kind not in ("r", "p") or not (
+            has_tenant and rls and forced and "tenant_isolation" in named
+        ):
+            unprotected.append(f"{name} (kind {kind}, tenant_id {has_tenant}, rls {rls}/{forced}, "
+                               f"policies {named})")  # fmt: skip
+    assert unprotected == []
+    assert sorted(set(GLOBAL_TABLES) - set(relations)) == [], "stale GLOBAL_TABLES entries"
+    modelled = set(tenant_owned_tables())
+    assert modelled <= set(relations) - set(GLOBAL_TABLES)
+
+
+def test_the_tenant_policy_is_the_only_policy_and_covers_every_command(db):
+    """One permissive policy per table, for every command and every role, reading the
+    tenant setting both for what is seen and for what is written (a second permissive
+    policy would widen the first)."""
+    problems = []
+    for table, found in _policies().items():
+        if len(found) != 1:
+            problems.append(f"{table}: {len(found)} policies {[p[0] for p in found]}")
+            continue
+        name, permissive, policy_roles, command, using, check = found[0]
+        if (name, permissive, command) != ("tenant_isolation", "PERMISSIVE", "ALL"):
+            problems.append(f"{table}: {name} {permissive} {command}")
+        if list(policy_roles) != ["public"]:
+            problems.append(f"{table}: policy for roles {policy_roles}")
+        for clause in (using, check):
+            if "app.tenant_id" not in (clause or "") or "tenant_id =" not in (clause or ""):
+                problems.append(f"{table}: clause {clause!r} does not compare the tenant")
+    assert problems == []
+
+
+def _on(table: str, template: str) -> str:
+    """A statement about one table of the catalogue (its quoted name, never user input)."""
+    return template.format(table=connection.ops.quote_name(table))
+
+
+def test_rls_alone_hides_and_refuses_other_tenant_rows_in_every_table(world):
+    """In every tenant table, raw SQL in tenant A's session reads none of B's rows, changes
+    none of them, and cannot move a row of its own into B (the ORM's filter plays no part:
+    these statements name B's tenant id outright)."""
+    a, b = world.a.tenant.pk, world.b.tenant.pk
+    tables = [name for name, row in _relations().items() if name not in GLOBAL_TABLES]
+    seeded, problems = 0, []
+    for table in tables:
+        with tenant_context(world.a.tenant), connection.cursor() as cursor:
+            cursor.execute(_on(table, "SELECT count(*) FROM {table} WHERE tenant_id = %s"), [b])
+            if cursor.fetchone()[0]:
+                problems.append(f"{table}: A's session reads B's rows")
+            cursor.execute(_on(table, "SELECT count(*) FROM {table} WHERE tenant_id <> %s"), [a])
+            if cursor.fetchone()[0]:
+                problems.append(f"{table}: A's session reads rows of another tenant")
+            cursor.execute(_on(table, "SELECT count(*) FROM {table}"))
+            mine = cursor.fetchone()[0]
+            for statement in (
+                _on(table, "UPDATE {table} SET tenant_id = tenant_id WHERE tenant_id = %s"),
+                _on(table, "DELETE FROM {table} WHERE tenant_id = %s"),
+            ):
+                with transaction.atomic():
+                    cursor.execute(statement, [b])
+                    if cursor.rowcount:
+                        problems.append(f"{table}: {statement.split()[0]} reached B's rows")
+                    transaction.set_rollback(True)
+            if mine:
+                try:
+                    with transaction.atomic():
+                        cursor.execute(_on(table, "UPDATE {table} SET tenant_id = %s"), [b])
+                        problems.append(f"{table}: A moved its rows into B")
+                        transaction.set_rollback(True)
+                except DatabaseError as exc:
+                    expected = "append-only" if table == "tenancy_auditevent" else "row-level"
+                    if expected not in str(exc):
+                        problems.append(f"{table}: refused, but not by the policy: {exc}")
+        with tenant_context(world.b.tenant), connection.cursor() as cursor:
+            cursor.execute(_on(table, "SELECT count(*) FROM {table} WHERE tenant_id = %s"), [b])
+            seeded += bool(cursor.fetchone()[0])
+    assert problems == []
+    # The world holds rows of B in (nearly) every table: the checks above were not vacuous.
+    assert seeded >= len(tables) - 3, f"B has rows in only {seeded} of {len(tables)} tables"

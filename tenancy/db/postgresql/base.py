@@ -38,7 +38,10 @@ class DatabaseWrapper(base.DatabaseWrapper):
         params = ["" if tenant_id is None else str(tenant_id), "on" if bypass else "off"]
         self.ensure_connection()
         # A plain client-side cursor: the statement's own cursor may be a server-side one.
-        with self.connection.cursor() as cursor:
+        # Django's error wrapper, as for its own cursors: a connection the server dropped
+        # (restart) raises django.db.OperationalError (a 503, tenancy/errors.py), not a raw
+        # psycopg error (a 500), and is marked unusable so the next request reconnects.
+        with self.wrap_database_errors, self.connection.cursor() as cursor:
             cursor.execute(SET_TENANT_SQL, params)
         self._tenant_applied = wanted
 
