@@ -35,14 +35,18 @@ VISIBILITY_TIMEOUT = "5"
 @pytest.fixture
 def broker(private_redis):
     """This process's Celery app publishes to the private Redis, for real (not eagerly)."""
+    from kombu import pools
+
     from config.celery import app
 
     saved = (app.conf.get("broker_write_url"), app.conf.task_always_eager)
 
     def repoint(url: str | None, eager: bool) -> None:
         # The write URL: CELERY_BROKER_URL in the environment outranks `broker_url`.
-        if app._pool is not None:
-            app._pool.force_close_all()
+        # kombu keeps its connection and producer pools in process-wide registries keyed
+        # by URL: closing only the app's pool would leave a closed pool registered for the
+        # next test that publishes to the same broker ("Acquire on closed pool").
+        pools.reset()
         app._pool = None
         app.amqp._producer_pool = None
         app.conf.broker_write_url, app.conf.task_always_eager = url, eager
