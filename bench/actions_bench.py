@@ -46,6 +46,8 @@ import sys
 import time
 from pathlib import Path
 
+from bench.support import Http
+
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN_PREFIX = "sca_"  # endpoints.services.TOKEN_PREFIX
 
@@ -96,64 +98,6 @@ def main(argv: list[str]) -> int:
         _say("needs CELERY_BROKER_URL=redis://… (its db + 1 is the shared cache)")
         return 2
     return Bench(args).run()
-
-
-# -- a minimal HTTP/1.1 keep-alive client (asyncio): thousands of connections, one thread ---
-class Http:
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def open(self) -> None:
-        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-
-    async def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
-        for attempt in (1, 2):
-            if self.writer is None:
-                await self.open()
-            lines = [f"GET {path} HTTP/1.1", f"Host: {self.host}", "Connection: keep-alive"]
-            lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
-            try:
-                self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
-                return await self._read()
-            except (ConnectionError, asyncio.IncompleteReadError, OSError):
-                self.close()  # the server closed an idle keep-alive connection: reconnect
-                if attempt == 2:
-                    raise
-        raise RuntimeError("unreachable")
-
-    async def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
-        if self.writer is None:
-            await self.open()
-        lines = [
-            f"POST {path} HTTP/1.1",
-            f"Host: {self.host}",
-            "Connection: keep-alive",
-            "Content-Type: application/json",
-            f"Content-Length: {len(body)}",
-        ]
-        lines += [f"{k}: {v}" for k, v in headers.items()]
-        self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
-        return await self._read()
-
-    async def _read(self) -> tuple[int, bytes]:
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        status = int(head.split(b" ", 2)[1])
-        length = 0
-        for line in head.split(b"\r\n")[1:]:
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value)
-        body = await self.reader.readexactly(length) if length else b""
-        if b"connection: close" in head.lower():
-            self.close()
-        return status, body
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-        self.reader = self.writer = None
 
 
 class Bench:

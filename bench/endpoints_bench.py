@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import socket
 import statistics
 import subprocess
@@ -41,6 +40,8 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from bench.support import stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -106,14 +107,7 @@ def _start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Pop
     )
 
 
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+_stop = stop_process
 
 
 def main(argv: list[str]) -> int:

@@ -49,7 +49,6 @@ import json
 import os
 import random
 import secrets
-import signal
 import socket
 import subprocess
 import sys
@@ -59,6 +58,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from bench.support import Http, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN_PREFIX = "sca_"  # endpoints.services.TOKEN_PREFIX
@@ -135,68 +136,6 @@ def main(argv: list[str]) -> int:
         _say("needs CELERY_BROKER_URL=redis://…/N (db N is the broker, N+1 the cache)")
         return 2
     return Bench(args).run()
-
-
-# --- a minimal HTTP/1.1 keep-alive client (asyncio): many connections, one thread -------------
-class Http:
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def request(
-        self, method: str, path: str, headers: dict[str, str], body: bytes = b""
-    ) -> tuple[int, bytes]:
-        for attempt in (1, 2):
-            fresh = self.writer is None
-            if fresh:
-                self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-            lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host}", "Connection: keep-alive"]
-            lines += [f"{k}: {v}" for k, v in headers.items()]
-            if body or method == "POST":
-                lines.append(f"Content-Length: {len(body)}")
-            try:
-                self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
-                return await self._read()
-            except (ConnectionError, asyncio.IncompleteReadError, OSError):
-                self.close()  # the server closed an idle keep-alive connection: once more
-                if fresh or attempt == 2:
-                    raise
-        raise RuntimeError("unreachable")
-
-    async def _read(self) -> tuple[int, bytes]:
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        status = int(head.split(b" ", 2)[1])
-        length, chunked, close = None, False, False
-        for line in head.split(b"\r\n")[1:]:
-            key, _, value = line.partition(b":")
-            key, value = key.strip().lower(), value.strip().lower()
-            if key == b"content-length":
-                length = int(value)
-            elif key == b"transfer-encoding" and b"chunked" in value:
-                chunked = True
-            elif key == b"connection" and value == b"close":
-                close = True
-        if chunked:
-            body = b""
-            while True:
-                size = int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)
-                chunk = await self.reader.readexactly(size + 2)
-                if not size:
-                    break
-                body += chunk[:-2]
-        elif length is not None:
-            body = await self.reader.readexactly(length) if length else b""
-        else:
-            body, close = await self.reader.read(), True
-        if close:
-            self.close()
-        return status, body
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-        self.reader = self.writer = None
 
 
 @dataclass
@@ -514,15 +453,7 @@ class Bench:
             start_new_session=True,
         )  # fmt: skip
 
-    @staticmethod
-    def _stop(process: subprocess.Popen) -> None:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+    _stop = staticmethod(stop_process)
 
     def collectstatic(self) -> None:
         """DEBUG off serves hashed static names from a manifest: collect once, as a deploy."""

@@ -313,25 +313,34 @@ def action_status(request, pk: int):
     return render(request, "cases/actions/_action_status.html", {"action": action})
 
 
+def _run_op(request, calls: dict):
+    """The form's `op` run through `_attempt`: (op, the row it returned or None).
+
+    Approving and rejecting are for leads (403 otherwise); an unknown op is a 404."""
+    op = request.POST.get("op", "")
+    if op in ("approve", "reject") and not _is_lead(request):
+        raise PermissionDenied("Only leads and admins approve or reject response actions.")
+    if op not in calls:
+        raise Http404("unknown operation")
+    return op, _attempt(request, calls[op])
+
+
 @require_POST
 @writers_only
 def action_do(request, pk: int):
     """approve / reject (leads) · cancel · retry · outcome — one form each."""
     action = get_object_or_404(ResponseAction, pk=pk)
-    op = request.POST.get("op", "")
     reason = request.POST.get("reason", "")
-    if op in ("approve", "reject") and not _is_lead(request):
-        raise PermissionDenied("Only leads and admins approve or reject response actions.")
-    calls = {
-        "approve": lambda: services.action_approve(action=action),
-        "reject": lambda: services.action_reject(action=action, reason=reason),
-        "cancel": lambda: services.action_cancel(action=action, reason=reason),
-        "retry": lambda: services.action_retry(action=action),
-        "outcome": lambda: _outcome(request, action),
-    }
-    if op not in calls:
-        raise Http404("unknown operation")
-    done = _attempt(request, calls[op])
+    op, done = _run_op(
+        request,
+        {
+            "approve": lambda: services.action_approve(action=action),
+            "reject": lambda: services.action_reject(action=action, reason=reason),
+            "cancel": lambda: services.action_cancel(action=action, reason=reason),
+            "retry": lambda: services.action_retry(action=action),
+            "outcome": lambda: _outcome(request, action),
+        },
+    )
     if done is not None and request.headers.get("HX-Request"):
         row = action_list_queryset().get(pk=done.pk if op != "retry" else action.pk)
         return render(
@@ -410,18 +419,15 @@ def bulk_action_progress(request, pk: int):
 @writers_only
 def bulk_action_do(request, pk: int):
     bulk = get_object_or_404(BulkAction, pk=pk)
-    op = request.POST.get("op", "")
     reason = request.POST.get("reason", "")
-    if op in ("approve", "reject") and not _is_lead(request):
-        raise PermissionDenied("Only leads and admins approve or reject response actions.")
-    calls = {
-        "approve": lambda: services.bulk_action_approve(bulk=bulk),
-        "reject": lambda: services.bulk_action_reject(bulk=bulk, reason=reason),
-        "cancel": lambda: services.bulk_action_cancel(bulk=bulk, reason=reason),
-    }
-    if op not in calls:
-        raise Http404("unknown operation")
-    done = _attempt(request, calls[op])
+    _op, done = _run_op(
+        request,
+        {
+            "approve": lambda: services.bulk_action_approve(bulk=bulk),
+            "reject": lambda: services.bulk_action_reject(bulk=bulk, reason=reason),
+            "cancel": lambda: services.bulk_action_cancel(bulk=bulk, reason=reason),
+        },
+    )
     if done is not None:
         messages.success(request, f"{done}: {done.get_status_display().lower()}.")
     return redirect(_url(request, "bulk-action-detail", pk=bulk.pk))
