@@ -301,6 +301,36 @@ def _compare(snapshot, baseline) -> list[str]:
     return differences
 
 
+def projection_steps(tenant) -> None:
+    """The span projection: brought up to date after the bulk load (the cost paid once),
+    then after 1,000 case writes (the cost the next read of the figures pays)."""
+    from django.db import connection, transaction
+
+    from metrics import projection
+
+    took, queued = _timed(projection.catch_up, tenant.pk)
+    print(f"span projection caught up with {queued:,} queued case writes in {took:.2f} s")
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE cases_case SET triaged_at = triaged_at + interval '1 second' WHERE id IN "
+            "(SELECT id FROM cases_case WHERE tenant_id = %s AND triaged_at IS NOT NULL "
+            "ORDER BY id LIMIT 1000)",
+            [tenant.pk],
+        )
+        cursor.execute(
+            "UPDATE cases_case SET triaged_at = triaged_at - interval '1 second' WHERE id IN "
+            "(SELECT id FROM cases_case WHERE tenant_id = %s AND triaged_at IS NOT NULL "
+            "ORDER BY id LIMIT 1000)",
+            [tenant.pk],
+        )
+    took, queued = _timed(projection.catch_up, tenant.pk)
+    print(
+        f"  after 1,000 cases changed twice: {queued:,} queued writes recomputed in "
+        f"{took * 1000:.0f} ms (paid by the next read of the figures)",
+        flush=True,
+    )
+
+
 def _timed(function, *args):
     started = time.perf_counter()
     result = function(*args)
@@ -329,6 +359,8 @@ def main(argv: list[str]) -> int:
     period = _year()
     with tenant_context(tenant):
         from cases.models import Case, CasePause
+
+        projection_steps(tenant)
 
         print(
             f"  {Case.objects.filter(status='closed').count():,} closed, "

@@ -62,7 +62,7 @@ from metrics.clocks import (
     TRUE_POSITIVE,
     UNMEASURED_RESOLUTIONS,
 )
-from metrics.periods import GRANULARITIES, bucket_of
+from metrics.periods import GRANULARITIES, bucket_of, next_bucket
 from metrics.targets import SEVERITY_KEYS
 
 # Fractions computed with every median: quartiles for box plots, 10/90 for whiskers and p90.
@@ -274,6 +274,29 @@ def _bucket_py(moment: str | None, zone: str, granularity: str) -> str | None:
     return bucket_of(local, granularity).isoformat()
 
 
+def bucket_intervals(
+    lo: datetime, hi: datetime, split: datetime, granularity: str, zone: str
+) -> list[tuple[datetime, date, int]]:
+    """[lo, hi) cut at every trend-bucket boundary (local midnight in `zone`) and at `split`:
+    per piece, its first instant, its bucket's first local day and 1 when it is at or after
+    `split`. Each piece lies in one bucket and one period."""
+    tz = zoneinfo.ZoneInfo(zone)
+    cuts = {lo, split}
+    day = bucket_of(lo.astimezone(tz).date(), granularity)
+    while True:
+        day = next_bucket(day, granularity)
+        instant = datetime.combine(day, datetime.min.time(), tzinfo=tz).astimezone(UTC)
+        if instant >= hi:
+            break
+        if instant > lo:
+            cuts.add(instant)
+    starts = sorted(cut for cut in cuts if lo <= cut < hi)
+    return [
+        (start, bucket_of(start.astimezone(tz).date(), granularity), int(start >= split))
+        for start in starts
+    ]
+
+
 def register_sqlite_functions(sender, connection, **kwargs) -> None:
     """`connection_created` receiver: the functions the SQLite path needs."""
     if connection.vendor == "sqlite":
@@ -304,8 +327,11 @@ class Sql:
 def _tables() -> dict[str, str]:
     from cases.models import Alert, Case, CasePause, CaseTag, MilestoneChange, Tag
     from endpoints.models import Observation
+    from metrics.models import CaseSpan, SpanBacklog
 
     return {
+        "span": CaseSpan._meta.db_table,
+        "backlog": SpanBacklog._meta.db_table,
         "case": Case._meta.db_table,
         "pause": CasePause._meta.db_table,
         "casetag": CaseTag._meta.db_table,
@@ -404,7 +430,13 @@ def _clocks_cte(q: Sql, clocks: Sequence = CLOCKS) -> None:
 
 
 def _base_cte(
-    q: Sql, tenant_id: int, filters: Filters, *, columns: str, where: str, join: str = ""
+    q: Sql,
+    tenant_id: int,
+    filters: Filters,
+    *,
+    columns: str,
+    where: str,
+    join: str = "",
 ) -> None:
     """`base`: the tenant's cases in scope (not merged), their milestones and the phase and
     severity as small integers, plus `columns`, filtered by `where` and the filters."""
@@ -487,6 +519,91 @@ STATUS_OK, STATUS_MISSING, STATUS_NEGATIVE = 0, 1, 2
 STATUS_NAMES = {STATUS_OK: "ok", STATUS_MISSING: "missing", STATUS_NEGATIVE: "negative"}
 
 
+def _computed_spans_ctes(q: Sql, *, tenant_id: int, claim: int) -> None:
+    """`WITH ... y`: the spans of the cases queued under `claim`, computed from the case
+    and pause rows — the definition the projection (`metrics_casespan`) stores.
+
+    Columns of `y`: id, pk (phase index), sk (severity index), ord (clock index in CLOCKS),
+    st (0 measured, 1 missing, 2 negative), detected_at, closed_at, m (the milestone), sla,
+    pu (paused time before the milestone). Rows: every reached milestone, and a "missing"
+    row for a closed case that needed the milestone and lacks it.
+    """
+    d = q.d
+    backlog = _tables()["backlog"]
+    q.add(
+        f"WITH queued AS (SELECT DISTINCT bl.case_id FROM {backlog} bl "
+        "WHERE bl.tenant_id = %s AND bl.claim = %s)",
+        tenant_id,
+        claim,
+    )
+    _base_cte(
+        q,
+        tenant_id,
+        NO_FILTERS,
+        columns="c.resolution",
+        where=f"c.resolution NOT IN ({_quote_list(UNMEASURED_RESOLUTIONS)}) "
+        "AND c.id IN (SELECT case_id FROM queued)",
+    )
+    _clocks_cte(q)
+    _pause_pieces_cte(q, tenant_id)
+    _paused_by_case_cte(q, tenant_id, {c.key: f"c.{c.milestone}" for c in SLA_CLOCKS})
+    unpivot, milestone = d.unpivot("b", CLOCKS)
+    paused = " ".join(f"WHEN {i} THEN pz.p_{c.key}" for i, c in enumerate(CLOCKS) if c.sla)
+    q.add(
+        ", x AS (SELECT b.id, b.pk, b.sk, b.resolution, "
+        "b.detected_at, b.closed_at, k.ord, k.sla, k.required, "
+        f"{milestone} AS m, CASE k.ord {paused} END AS pu FROM base b {unpivot} "
+        "LEFT JOIN pz ON pz.id = b.id WHERE k.intrusions_only = 0 "
+        f"OR b.resolution NOT IN ({_quote_list(NOT_INTRUSION_RESOLUTIONS)}))"
+    )
+    q.add(
+        f", y AS (SELECT x.*, CASE WHEN x.m IS NULL THEN {STATUS_MISSING} "
+        f"WHEN x.m < x.detected_at THEN {STATUS_NEGATIVE} ELSE {STATUS_OK} END AS st FROM x "
+        "WHERE x.m IS NOT NULL OR (x.closed_at IS NOT NULL "
+        f"AND (x.required = {_REQUIRED['all']} OR (x.required = "
+        f"{_REQUIRED['true_positive']} AND x.resolution = '{TRUE_POSITIVE}'))))"
+    )
+
+
+def projection_insert(cursor, *, tenant_id: int, claim: int) -> None:
+    """Insert the spans of the cases queued under `claim` into `metrics_casespan`
+    (`metrics.projection.catch_up` deletes their old rows first)."""
+    d = dialect()
+    q = Sql(d)
+    q.add(
+        f"INSERT INTO {_tables()['span']} (tenant_id, case_id, clock, phase_key, severity_key, "
+        "status, at, detected_at, raw_u, paused_u)"
+    )
+    _computed_spans_ctes(q, tenant_id=tenant_id, claim=claim)
+    q.add(
+        "SELECT %s, y.id, y.ord, y.pk, y.sk, y.st, COALESCE(y.m, y.closed_at), y.detected_at, "
+        f"{d.units_between('y.m', 'y.detected_at')}, "
+        f"CASE WHEN y.sla = 1 AND y.st = {STATUS_OK} THEN COALESCE(y.pu, 0) END FROM y",
+        tenant_id,
+    )
+    _settings(cursor, d)
+    cursor.execute(q.text, q.params)
+
+
+def _span_filters(q: Sql, tenant_id: int, filters: Filters) -> None:
+    """The filters on the projection: phase and severity on its own integer columns, the
+    rest (assignee, tag, alert source) through the case rows."""
+    if filters.phases:
+        keys = [PHASE_KEYS.index(p) if p in PHASE_KEYS else -1 for p in filters.phases]
+        q.add(f"AND s.phase_key IN ({', '.join(str(k) for k in keys)})")
+    if filters.severities:
+        keys = [SEVERITY_KEYS.index(v) if v in SEVERITY_KEYS else -1 for v in filters.severities]
+        q.add(f"AND s.severity_key IN ({', '.join(str(k) for k in keys)})")
+    rest = Filters(assignee_id=filters.assignee_id, tag=filters.tag, source=filters.source)
+    if not rest.empty:
+        q.add(
+            f"AND s.case_id IN (SELECT c.id FROM {_tables()['case']} c WHERE c.tenant_id = %s",
+            tenant_id,
+        )
+        _case_filters(q, tenant_id, rest)
+        q.add(")")
+
+
 def spans_ctes(
     q: Sql,
     *,
@@ -497,58 +614,51 @@ def spans_ctes(
     split: datetime,
     targets: Sequence[TargetInterval],
     materialized: bool = False,
+    measured_only: bool = False,
 ) -> None:
-    """`WITH ... spans`: one row per case x clock measured (or found wanting) in [lo, hi).
+    """`WITH ... spans`: one row per case x clock measured (or found wanting) in [lo, hi),
+    read from the projection (`metrics.projection` keeps it equal to the case rows; call
+    `catch_up` first).
 
-    Columns of `spans`: id, number, phase, pk (phase index), severity, ord (clock index in
-    CLOCKS), cur (1 when the milestone, or the closure of a "missing" row, is at or after
-    `split`), st (0 measured, 1 missing, 2 negative), detected_at, m (the milestone), raw_u
-    (exact span, microseconds), paused_u (exact paused time, SLA clocks only), target_s
-    (seconds, NULL when there is none).
+    Columns of `spans`: id (the case), pk (phase index), sk (severity index), ord (clock
+    index in CLOCKS), cur (1 when the milestone, or the closure of a "missing" row, is at or
+    after `split`), st (0 measured, 1 missing, 2 negative), detected_at, at (the moment that
+    places the row in a period), m (the milestone, NULL when missing), raw_u (exact span,
+    microseconds), paused_u (exact paused time, SLA clocks only), target_s (seconds, NULL
+    when there is none). `measured_only`: only the measured rows, without their targets
+    (what the percentiles read: no join to pay for).
     """
-    d = q.d
     q.add("WITH")
     _targets_cte(q, targets)
-    _base_cte(
-        q,
-        tenant_id,
-        filters,
-        columns="c.resolution",
-        where=f"c.resolution NOT IN ({_quote_list(UNMEASURED_RESOLUTIONS)})",
-    )
-    _clocks_cte(q)
-    _pause_pieces_cte(q, tenant_id)
-    _paused_by_case_cte(q, tenant_id, {c.key: f"c.{c.milestone}" for c in SLA_CLOCKS})
-    unpivot, milestone = d.unpivot("b", CLOCKS)
-    paused = " ".join(f"WHEN {i} THEN pz.p_{c.key}" for i, c in enumerate(CLOCKS) if c.sla)
+    if measured_only:
+        target, join, where = "CAST(NULL AS BIGINT)", "", f" AND s.status = {STATUS_OK}"
+    else:
+        target, where = "t.target_s", ""
+        join = (
+            "LEFT JOIN targets t ON t.tk = s.phase_key * 100 + s.severity_key * 10 + s.clock "
+            "AND s.detected_at >= t.valid_from AND s.detected_at < t.valid_to "
+        )
     q.add(
-        ", x AS (SELECT b.id, b.number, b.phase, b.pk, b.severity, b.sk, b.resolution, "
-        "b.detected_at, b.closed_at, k.ord, k.sla, k.required, "
-        f"{milestone} AS m, CASE k.ord {paused} END AS pu FROM base b {unpivot} "
-        "LEFT JOIN pz ON pz.id = b.id WHERE k.intrusions_only = 0 "
-        f"OR b.resolution NOT IN ({_quote_list(NOT_INTRUSION_RESOLUTIONS)}))"
-    )
-    q.add(
-        f", y AS (SELECT x.*, CASE WHEN x.m IS NULL THEN {STATUS_MISSING} "
-        f"WHEN x.m < x.detected_at THEN {STATUS_NEGATIVE} ELSE {STATUS_OK} END AS st, "
-        "CASE WHEN COALESCE(x.m, x.closed_at) >= %s THEN 1 ELSE 0 END AS cur FROM x "
-        "WHERE (x.m >= %s AND x.m < %s) OR (x.m IS NULL AND x.closed_at >= %s "
-        f"AND x.closed_at < %s AND (x.required = {_REQUIRED['all']} OR (x.required = "
-        f"{_REQUIRED['true_positive']} AND x.resolution = '{TRUE_POSITIVE}'))))",
+        f", spans AS {'MATERIALIZED ' if materialized else ''}(SELECT s.case_id AS id, "
+        "s.phase_key AS pk, s.severity_key AS sk, s.clock AS ord, "
+        "CASE WHEN s.at >= %s THEN 1 ELSE 0 END AS cur, s.status AS st, s.detected_at, s.at, "
+        f"CASE WHEN s.status = {STATUS_MISSING} THEN NULL ELSE s.at END AS m, s.raw_u, "
+        f"s.paused_u, {target} AS target_s FROM {_tables()['span']} s {join}"
+        f"WHERE s.tenant_id = %s AND s.at >= %s AND s.at < %s{where}",
         split,
-        lo,
-        hi,
+        tenant_id,
         lo,
         hi,
     )
-    q.add(
-        f", spans AS {'MATERIALIZED ' if materialized else ''}(SELECT y.id, y.number, y.phase, "
-        "y.pk, y.severity, y.ord, y.cur, y.st, y.detected_at, y.m, "
-        f"{d.units_between('y.m', 'y.detected_at')} AS raw_u, "
-        f"CASE WHEN y.sla = 1 AND y.st = {STATUS_OK} THEN COALESCE(y.pu, 0) END AS paused_u, "
-        "t.target_s FROM y LEFT JOIN targets t ON t.tk = y.pk * 100 + y.sk * 10 + y.ord "
-        "AND y.detected_at >= t.valid_from AND y.detected_at < t.valid_to)"
-    )
+    _span_filters(q, tenant_id, filters)
+    q.add(")")
+
+
+def _caught_up(tenant_id: int) -> None:
+    """Bring the projection up to date with every committed case write before reading it."""
+    from metrics.projection import catch_up
+
+    catch_up(tenant_id)
 
 
 def _ord_case(column: str, values: Sequence[str]) -> str:
@@ -625,7 +735,8 @@ def _stats_select(
         q.add(
             f"SELECT {representatives}, {', '.join(aggregates)}, "
             f"{percentiles} FILTER (WHERE {measured}) AS ps "
-            f"FROM (SELECT {narrow}, {key} AS gk FROM {source}) keyed GROUP BY gk"
+            f"FROM (SELECT {narrow}, {key} AS gk FROM {source}) keyed "
+            "GROUP BY gk"
         )
         return
     q.add(f", agg AS (SELECT {keys}, {', '.join(aggregates)} FROM {source} GROUP BY {keys})")
@@ -648,24 +759,29 @@ def _stats_select(
 WORK_MEM = "256MB"
 
 
-def _settings(cursor, d: Dialect, *, lists: bool = False) -> None:
+def _settings(cursor, d: Dialect, *, lists: bool = False, hashed: bool = False) -> None:
     """Planner settings for one aggregation (PostgreSQL, this transaction only).
 
     JIT compilation of these wide expressions costs more than it saves. For the lists,
     whose filters the planner cannot estimate (it expects one row where there are
     thousands), nested loops are ruled out: a nested loop re-running the pause aggregate
-    for every breach took minutes where a hash join takes a second.
+    for every breach took minutes where a hash join takes a second. For the sums
+    (`hashed`), sorting is ruled out: the planner cannot know that a key derived from a
+    timestamp takes a few hundred values, expects a group per row and sorts millions of rows
+    where a hash table of a few hundred groups does.
     """
     if isinstance(d, Postgres):
         cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'; SET LOCAL jit = off")
         if lists:
             cursor.execute("SET LOCAL enable_nestloop = off")
+        if hashed:
+            cursor.execute("SET LOCAL enable_sort = off; SET LOCAL parallel_tuple_cost = 0")
 
 
-def _rows(q: Sql, *, lists: bool = False) -> list[dict[str, Any]]:
+def _rows(q: Sql, *, lists: bool = False, hashed: bool = False) -> list[dict[str, Any]]:
     postgres = isinstance(q.d, Postgres)
     with transaction.atomic() if postgres else nullcontext(), connection.cursor() as cursor:
-        _settings(cursor, q.d, lists=lists)
+        _settings(cursor, q.d, lists=lists, hashed=hashed)
         cursor.execute(q.text, q.params)
         names = [column[0] for column in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
@@ -717,17 +833,12 @@ def clock_sums(
     """
     if granularity not in GRANULARITIES:
         raise ValueError(f"unknown granularity {granularity!r}")
+    _caught_up(tenant_id)
     d = dialect()
     q = Sql(d)
     spans_ctes(q, tenant_id=tenant_id, filters=filters, lo=lo, hi=hi, split=split, targets=targets)
     ok = f"st = {STATUS_OK}"
-    bucket = d.bucket("m", granularity, _check_zone(zone))
-    q.add(
-        f", sb AS (SELECT cur, pk, ord, st, raw_u, paused_u, target_s, "
-        f"CASE WHEN st = {STATUS_OK} THEN {bucket} END AS bucket FROM spans)"
-    )
-    q.add(
-        "SELECT cur, pk, ord, bucket, "
+    sums = (
         f"SUM(CASE WHEN {ok} THEN 1 ELSE 0 END) AS n, "
         f"SUM(CASE WHEN {ok} THEN raw_u END) AS total_u, "
         f"MIN(CASE WHEN {ok} THEN raw_u END) AS lo_u, "
@@ -735,9 +846,33 @@ def clock_sums(
         f"SUM(CASE WHEN st <> {STATUS_OK} THEN 1 ELSE 0 END) AS excluded, "
         f"SUM(CASE WHEN {ok} AND target_s IS NOT NULL THEN 1 ELSE 0 END) AS judged, "
         f"SUM(CASE WHEN {ok} AND target_s IS NOT NULL AND {_met(d)} THEN 1 ELSE 0 END) AS met, "
-        f"SUM(CASE WHEN {ok} AND paused_u > 0 THEN 1 ELSE 0 END) AS paused "
-        "FROM sb GROUP BY cur, pk, ord, bucket"
+        f"SUM(CASE WHEN {ok} AND paused_u > 0 THEN 1 ELSE 0 END) AS paused"
     )
+    if isinstance(d, Postgres):
+        # The bucket and the period of a row come from a join with the (few) bucket
+        # intervals, found by binary search (width_bucket): the planner then knows there
+        # are a few hundred groups and aggregates in parallel workers, where grouping on
+        # expressions of the timestamp made it expect a group per row.
+        intervals = bucket_intervals(lo, hi, split, granularity, _check_zone(zone))
+        values = ", ".join(["(%s, %s, CAST(%s AS DATE))"] * len(intervals))
+        thresholds = [start for start, _, _ in intervals] + [hi]
+        params: list[Any] = []
+        for index, (_, bucket_day, cur) in enumerate(intervals, start=1):
+            params += [index, cur, bucket_day]
+        q.add(f", bk (idx, cur, bucket) AS (VALUES {values})", *params)
+        q.add(
+            f"SELECT bk.cur, spans.pk, spans.ord, bk.bucket, {sums} FROM spans JOIN bk "
+            "ON bk.idx = width_bucket(spans.at, CAST(%s AS TIMESTAMPTZ[])) "
+            "GROUP BY bk.cur, spans.pk, spans.ord, bk.bucket",
+            [d.param(t) for t in thresholds],
+        )
+    else:
+        bucket = d.bucket("m", granularity, zone)
+        q.add(
+            f", sb AS (SELECT cur, pk, ord, st, raw_u, paused_u, target_s, "
+            f"CASE WHEN st = {STATUS_OK} THEN {bucket} END AS bucket FROM spans)"
+        )
+        q.add(f"SELECT cur, pk, ord, bucket, {sums} FROM sb GROUP BY cur, pk, ord, bucket")
     rows = _rows(q)
     _keys_to_names(rows)
     for row in rows:
@@ -758,6 +893,7 @@ def clock_percentiles(
     window: bool = False,
 ) -> list[dict[str, Any]]:
     """Per (cur, phase, clock): p10, p25, p50, p75, p90 of the measured raw spans (seconds)."""
+    _caught_up(tenant_id)
     d = dialect(window)
     q = Sql(d)
     spans_ctes(
@@ -769,8 +905,9 @@ def clock_percentiles(
         split=split,
         targets=targets,
         materialized=not d.native_percentiles,
+        measured_only=True,
     )
-    q.add(f", ms AS (SELECT cur, pk, ord, raw_u FROM spans WHERE st = {STATUS_OK})")
+    q.add(", ms AS (SELECT cur, pk, ord, raw_u FROM spans)")
     _stats_select(
         q,
         source="ms",
@@ -781,7 +918,7 @@ def clock_percentiles(
         fractions=FRACTIONS,
         percentiles_only=True,
     )
-    rows = _rows(q)
+    rows = _rows(q, hashed=True)
     _with_percentiles(rows, FRACTIONS)
     _keys_to_names(rows)
     return rows
@@ -807,6 +944,7 @@ def _span_query(
     limit: int | None = None,
     with_reasons: bool = False,
 ) -> Sql:
+    _caught_up(tenant_id)
     d = dialect()
     q = Sql(d)
     spans_ctes(
@@ -833,24 +971,26 @@ def _span_query(
         reasons = f", {changes} AS change_reasons, {pauses} AS pause_reasons"
         params = [tenant_id, tenant_id]
     where = "s.cur = 1"
-    order = "s.number, s.ord"
+    order = "c.number, s.ord"
     if only == "breaches":
         where += f" AND s.st = {STATUS_OK} AND s.target_s IS NOT NULL AND NOT {_met(d, 's')}"
-        order = f"(s.raw_u - s.paused_u) - s.target_s * {d.units_per_second} DESC, s.number, s.ord"
+        order = f"(s.raw_u - s.paused_u) - s.target_s * {d.units_per_second} DESC, c.number, s.ord"
     elif only == "findings":
         where += f" AND s.st <> {STATUS_OK}"
     elif only:
         raise ValueError(f"unknown selection {only!r}")
     q.add(
-        "SELECT s.id, s.number, s.phase, s.severity, "
+        "SELECT s.id, c.number, c.phase, c.severity, "
         f"{_ord_case('s.ord', [c.key for c in CLOCKS])} AS clock, s.st AS status, s.detected_at, "
         f"s.m AS milestone_at, {d.seconds('s.raw_u')} AS raw_seconds, "
         f"{d.seconds('s.paused_u')} AS paused_seconds, "
         f"{d.seconds('s.raw_u - s.paused_u')} AS sla_seconds, s.target_s AS target_seconds, "
         f"CASE WHEN s.st = {STATUS_OK} AND s.target_s IS NOT NULL THEN "
         f"CASE WHEN {_met(d, 's')} THEN 1 ELSE 0 END END AS met{reasons} "
-        f"FROM spans s WHERE {where} ORDER BY {order}",
+        f"FROM spans s JOIN {tables['case']} c ON c.id = s.id AND c.tenant_id = %s "
+        f"WHERE {where} ORDER BY {order}",
         *params,
+        tenant_id,
     )
     if limit is not None:
         q.add("LIMIT %s", limit)

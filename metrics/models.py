@@ -227,3 +227,51 @@ class Report(TenantOwnedModel):
     @property
     def done(self) -> bool:
         return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
+
+
+class CaseSpan(TenantOwnedModel):
+    """One case x clock as `metrics.aggregation` measures it: a projection of the case rows,
+    so a year of figures is a scan of narrow rows instead of a recomputation from every case.
+
+    Derived, never edited by hand: database triggers on the case and pause tables queue
+    every changed case in `SpanBacklog`, and `metrics.projection.catch_up` (run before every
+    figure is read) recomputes those cases set-wise with the same SQL the figures were
+    defined by. A row exists for every span that is measured (`status` 0), negative (2) or
+    missing on a closed case that needed it (1); `at` is the milestone, or the closure for a
+    missing one, and places the row in a period. Integers stand for the phase, severity and
+    clock (their index in `metrics.clocks` and `metrics.targets`).
+    """
+
+    case_id = models.BigIntegerField()  # no constraint: a deleted case is queued, then dropped
+    clock = models.PositiveSmallIntegerField()
+    phase_key = models.PositiveSmallIntegerField()
+    severity_key = models.PositiveSmallIntegerField()
+    status = models.PositiveSmallIntegerField()
+    at = models.DateTimeField()
+    detected_at = models.DateTimeField()
+    raw_u = models.BigIntegerField(null=True)  # exact span in microseconds
+    paused_u = models.BigIntegerField(null=True)  # paused time subtracted from SLA clocks
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["case_id", "clock"], name="case_span_once"),
+        ]
+        indexes = [models.Index(fields=["tenant", "at"], name="case_span_tenant_at")]
+
+    def __str__(self) -> str:
+        return f"case {self.case_id} clock {self.clock}"
+
+
+class SpanBacklog(TenantOwnedModel):
+    """A case whose spans must be recomputed, queued by a trigger when the case or one of
+    its pauses changed (or was deleted). Rows live from the write until the next
+    `metrics.projection.catch_up`; `claim` marks the rows one catch-up is processing."""
+
+    case_id = models.BigIntegerField()
+    claim = models.BigIntegerField(null=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant", "claim"], name="span_backlog_tenant_claim")]
+
+    def __str__(self) -> str:
+        return f"case {self.case_id} queued"

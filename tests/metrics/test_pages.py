@@ -87,7 +87,10 @@ def test_dashboard_queries_do_not_grow_with_cases(metrics_story, lead, tenant_a)
 
     request()  # warm the per-tenant target cache
     count = assert_constant_queries(add, request)
-    assert count <= 26  # PostgreSQL adds a savepoint around each aggregation (work_mem)
+    # PostgreSQL adds a savepoint around each aggregation (work_mem); the first read after
+    # a write brings the span projection up to date (about ten statements, whatever the
+    # number of cases changed), every later read probes its queue once.
+    assert count <= 34
 
 
 def test_tenant_dashboard_panel_lists_breaches_in_progress(metrics_story, lead):
