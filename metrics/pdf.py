@@ -5,7 +5,9 @@ stylesheet (`static/css/report.css`: running headers and footers with page X of 
 of contents whose page numbers come from `target-counter`, bookmarks from headings), A4 or
 Letter. It is archived as PDF/A-3b (`pdf_variant="pdf/a-3b"`): the "3" allows embedded
 files, and the complete lists (breaches, findings, clocks at risk) travel inside the PDF as
-CSV attachments however long they are, while the printed lists stop at `PRINTED_ROWS`.
+CSV attachments however long they are, while the printed lists stop at `PRINTED_ROWS`,
+worst first, as fixed-width listings (`presentation.listing`: a table cell per value made
+the layout of three long lists take most of a report's time).
 
 WeasyPrint fetches nothing: the stylesheet is passed in, the charts are inline SVG, and the
 URL fetcher refuses every URL, so tenant text can never make the server fetch anything.
@@ -216,11 +218,11 @@ def report_context(report: Report, now: datetime, progress: Progress | None = No
         "distributions": distributions,
         "compliance_svg": presentation.compliance_chart(figures, goal, None, CHART_WIDTH),
         "goal": goal,
-        "breaches": breaches[:PRINTED_ROWS],
+        "breaches": presentation.listing(presentation.BREACH_LISTING, breaches[:PRINTED_ROWS]),
         "breach_total": len(breaches),
-        "findings": found[:PRINTED_ROWS],
+        "findings": presentation.listing(presentation.FINDING_LISTING, found[:PRINTED_ROWS]),
         "finding_total": len(found),
-        "at_risk": at_risk[:PRINTED_ROWS],
+        "at_risk": presentation.listing(presentation.RISK_LISTING, at_risk[:PRINTED_ROWS]),
         "at_risk_total": len(at_risk),
         "regulatory": regulatory,
         "regulatory_counts": regulatory_counts,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from django.core.cache import cache
@@ -239,20 +240,20 @@ def _figures(
 ) -> Figures:
     tenant = require_tenant()
     intervals = target_table().intervals()
-    percentiles = aggregation.clock_percentiles(
-        tenant_id=tenant.pk,
-        filters=filters,
-        lo=period.previous_start,
-        hi=period.end,
-        split=period.start,
-        targets=intervals,
-        window=window,
-    )
-    pct = {(int(r["cur"]), r["phase"], r["clock"]): r for r in percentiles}
     grouped: dict[tuple[int, str, str], list[dict[str, Any]]] = {}
     for row in sums:  # at most phases x clocks x buckets rows, never one per case
         grouped.setdefault((int(row["cur"]), row["phase"], row["clock"]), []).append(row)
     totals = {key: _rolled_up(rows) for key, rows in grouped.items()}
+    window_ = {"lo": period.previous_start, "hi": period.end, "split": period.start}
+    if aggregation.lateral_percentiles_apply(filters, window):
+        percentiles = aggregation.lateral_percentiles(
+            tenant_id=tenant.pk, filters=filters, **window_
+        )
+    else:
+        percentiles = aggregation.clock_percentiles(
+            tenant_id=tenant.pk, filters=filters, targets=intervals, window=window, **window_
+        )
+    pct = {(int(r["cur"]), r["phase"], r["clock"]): r for r in percentiles}
     open_counts = aggregation.open_breach_counts(
         tenant_id=tenant.pk, filters=filters, now=now, targets=intervals
     )
@@ -385,14 +386,24 @@ def _urlconf_loaded() -> None:
         set_tenant(tenant)
 
 
+_URL_SENTINEL = 987654321987
+
+
 def case_url(case_id: int) -> str | None:
-    """The case page of the cases app, or None while it does not exist."""
+    """The case page of the cases app, or None while it does not exist. Resolved once per
+    tenant and filled in (a list of 20,000 clocks reversed each URL in 0.4 s)."""
     tenant = current_tenant()
     if tenant is None:
         return None
+    pattern = _case_url_pattern(tenant.slug)
+    return None if pattern is None else pattern.replace(str(_URL_SENTINEL), str(int(case_id)))
+
+
+@lru_cache(maxsize=1024)
+def _case_url_pattern(slug: str) -> str | None:
     _urlconf_loaded()
     try:
-        return reverse("cases:case-detail", kwargs={"tenant_slug": tenant.slug, "pk": case_id})
+        return reverse("cases:case-detail", kwargs={"tenant_slug": slug, "pk": _URL_SENTINEL})
     except NoReverseMatch:
         return None
 
