@@ -5,16 +5,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('cases', '0003_response_actions'),
-        ('tenancy', '0004_tenant_policy_initplan'),
+        ("cases", "0003_response_actions"),
+        ("tenancy", "0004_tenant_policy_initplan"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='case',
-            index=models.Index(condition=models.Q(('status', 'closed'), _negated=True), fields=['tenant', 'detected_at'], name='case_open_by_detection'),
+            model_name="case",
+            index=models.Index(
+                condition=models.Q(("status", "closed"), _negated=True),
+                fields=["tenant", "detected_at"],
+                name="case_open_by_detection",
+            ),
         ),
     ]
