@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
+import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -73,18 +74,19 @@ def filters_of(report: Report) -> Filters:
 
 
 def _csv(columns: Sequence[str], rows: Sequence[dict[str, Any]]) -> str:
+    """The rows as CSV (timestamps in ISO 8601, None as an empty field), tens of thousands
+    of rows at a time: one itemgetter per row, the writer does the rest."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
+    pick = operator.itemgetter(*columns)
+    moments = [i for i, column in enumerate(columns) if column.endswith("_at")]
     for row in rows:
-        writer.writerow(
-            [
-                value.isoformat()
-                if isinstance(value, datetime)
-                else ("" if value is None else value)
-                for value in (row.get(column) for column in columns)
-            ]
-        )
+        values = list(pick(row))
+        for i in moments:
+            if values[i] is not None:
+                values[i] = values[i].isoformat()
+        writer.writerow(values)
     return buffer.getvalue()
 
 
