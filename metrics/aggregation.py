@@ -405,13 +405,15 @@ def _target_lookup(d: Dialect, targets: Sequence[TargetInterval]) -> tuple[str, 
     for t in targets:
         by_key.setdefault(target_key(t.phase, t.severity, t.clock), []).append(t)
     size = len(PHASE_KEYS) * 100
-    constant: list[int | None] = [None] * size
+    # -1 for "no target", not NULL: an array without NULLs is indexed in constant time, one
+    # with NULLs is walked up to the element on every lookup.
+    constant: list[int] = [-1] * size
     changed: list[str] = []
     params: list[Any] = []
     for key, intervals in sorted(by_key.items()):
         ordered = sorted(intervals, key=lambda t: t.valid_from)
         if len(ordered) == 1 and ordered[0].valid_from <= FAR_PAST:
-            constant[key] = ordered[0].seconds
+            constant[key] = -1 if ordered[0].seconds is None else ordered[0].seconds
             continue
         whens = []
         for t in ordered:
@@ -419,7 +421,7 @@ def _target_lookup(d: Dialect, targets: Sequence[TargetInterval]) -> tuple[str, 
             params += [d.param(t.valid_from), d.param(t.valid_to), t.seconds]
         changed.append(f"WHEN {key} THEN CASE {' '.join(whens)} END")
     tk = "(s.phase_key * 100 + s.severity_key * 10 + s.clock)"
-    lookup = f"(CAST(%s AS BIGINT[]))[{tk} + 1]"
+    lookup = f"NULLIF((CAST(%s AS BIGINT[]))[{tk} + 1], -1)"
     if not changed:
         return lookup, [constant]
     return f"CASE {tk} {' '.join(changed)} ELSE {lookup} END", [*params, constant]
