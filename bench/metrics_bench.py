@@ -13,6 +13,9 @@ What it does, in one run on one PostgreSQL database (its name must contain "benc
    still open; severities and phases mixed; exponential step durations that breach their
    targets a few per cent of the time; 3 % of true positives paused once; 1 % without a
    scoping milestone and 0.05 % with containment before detection (data-quality findings);
+   then brings the span projection up to date (after a bulk reload: VACUUM FULL and
+   VACUUM ANALYZE of it, as after any bulk load) and times the catch-up after 1,000 case
+   writes;
 2. **the full metrics query for the year** — what `GET /api/v1/metrics/mttr/` computes:
    every phase x clock with the previous year, breaches in progress, the monthly trend and
    dwell — median of `--runs` runs;
