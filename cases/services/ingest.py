@@ -19,6 +19,7 @@ from metrics.clocks import PHASE_KEYS
 from metrics.targets import SEVERITY_KEYS
 from tenancy.context import require_tenant
 from tenancy.services import AuditEntry, audit_record_many
+from tenancy.transactions import retrying
 
 from .. import conf, sla
 from ..models import (
@@ -284,8 +285,14 @@ def alert_ingest(*, alerts: Sequence[AlertInput]) -> IngestResult:
     4. One audit event per created or deduplicated alert and per case touched, and
        `case.created` webhooks after commit.
 
-    A batch of 1,000 alerts costs a few dozen queries, not thousands.
+    A batch of 1,000 alerts costs a few dozen queries, not thousands. Two batches that
+    deadlock on PostgreSQL are retried (`tenancy.transactions.retrying`): the victim's
+    transaction was rolled back whole, so nothing is written twice.
     """
+    return retrying(lambda: _ingest_once(alerts))
+
+
+def _ingest_once(alerts: Sequence[AlertInput]) -> IngestResult:
     now = _now()
     tenant = require_tenant()
     prepared = _validate_alerts(alerts, now)
