@@ -34,22 +34,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import json
 import os
 import random
-import secrets
-import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from bench.support import Http
+from bench.support import Http, enrol_bench_agents, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
-TOKEN_PREFIX = "sca_"  # endpoints.services.TOKEN_PREFIX
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -124,31 +120,14 @@ class Bench:
         )
         self.tenant = tenant
         started = time.monotonic()
-        tokens = [
-            f"{TOKEN_PREFIX}{i:08x}_{secrets.token_urlsafe(24)}" for i in range(self.args.agents)
-        ]
-        now = timezone.now()
         with tenant_context(tenant):
             from cases.models import ResponseAction
 
             ResponseAction.objects.all().delete()
             Endpoint.objects.all().delete()
-            rows = [
-                Endpoint(
-                    hostname=f"bench-{i:05d}",
-                    os_family="windows",
-                    agent_id=f"bench-agent-{i:05d}",
-                    token_hash=hashlib.sha256(token.encode()).hexdigest(),
-                    token_prefix=token[:12],
-                    token_issued_at=now,
-                    enrolled_at=now,
-                    last_seen_at=now,
-                )
-                for i, token in enumerate(tokens)
-            ]
-            created = Endpoint.objects.bulk_create(rows, batch_size=2000)
-        _say(f"enrolled {len(created):,} endpoints in {time.monotonic() - started:.1f} s")
-        return [(row.pk, token) for row, token in zip(created, tokens, strict=True)]
+            agents = enrol_bench_agents(self.args.agents, name="bench", seen_at=timezone.now())
+        _say(f"enrolled {len(agents):,} endpoints in {time.monotonic() - started:.1f} s")
+        return agents
 
     def start_web(self, *, threads: int, slots: int, conn_max_age: int, connections: int):
         port = _free_port()
@@ -202,18 +181,8 @@ class Bench:
             except requests.RequestException:
                 pass
             time.sleep(0.5)
-        self.stop(process)
+        stop_process(process)
         raise SystemExit(f"gunicorn did not start; see {self.logs / 'actions-gunicorn.log'}")
-
-    @staticmethod
-    def stop(process: subprocess.Popen) -> None:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
 
     # -- measurements ----------------------------------------------------------------------
     async def first_polls(self, agents) -> dict[int, str]:
@@ -525,7 +494,7 @@ class Bench:
             cursors = asyncio.run(self.first_polls(agents))
             healthz, polls, healthz_max, polls_max = self.short_polls(agents, cursors)
         finally:
-            self.stop(web)
+            stop_process(web)
         per_worker = -(-len(agents) // args.web_workers) + 200
         # gthread keeps a connection alive only while threads < worker_connections
         web = self.start_web(
@@ -537,7 +506,7 @@ class Bench:
         try:
             held = asyncio.run(self.hold(agents, cursors, web))
         finally:
-            self.stop(web)
+            stop_process(web)
         _say(
             f"==> empty poll vs /healthz: steady {polls['rps'] / healthz['rps']:.2f}x the "
             f"throughput, p95 {polls['p95'] / healthz['p95']:.2f}x; flat out "

@@ -44,7 +44,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import fcntl
-import hashlib
 import json
 import os
 import random
@@ -59,10 +58,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bench.support import Http, stop_process
+from bench.support import Http, enrol_bench_agents, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
-TOKEN_PREFIX = "sca_"  # endpoints.services.TOKEN_PREFIX
 SLUG = "bench-load"
 BATCH_RECORDS = 20
 BODIES = 2003  # prime to the agent count: an agent does not resend the batch it sent
@@ -357,7 +355,6 @@ class Bench:
 
         from bench.cases_bench import _seed_tenant
         from cases.models import Case, CaseCounter
-        from endpoints.models import Endpoint
         from tenancy import roles
         from tenancy.context import tenant_context
         from tenancy.services import api_token_create, membership_set, user_create
@@ -386,27 +383,10 @@ class Bench:
                 store[HASH_SESSION_KEY] = user.get_session_auth_hash()
                 store.create()
                 self.sessions.append(store.session_key)
-            tokens = [
-                f"{TOKEN_PREFIX}{i:08x}_{secrets.token_urlsafe(24)}"
-                for i in range(self.args.agents)
-            ]
-            Endpoint.objects.bulk_create(
-                [
-                    Endpoint(
-                        hostname=f"load-{i:05d}",
-                        os_family="windows",
-                        agent_id=f"load-agent-{i:05d}",
-                        token_hash=hashlib.sha256(token.encode()).hexdigest(),
-                        token_prefix=token[:12],
-                        token_issued_at=now,
-                        enrolled_at=now,
-                        last_seen_at=now - timedelta(minutes=5),
-                    )
-                    for i, token in enumerate(tokens)
-                ],
-                batch_size=2000,
+            agents = enrol_bench_agents(
+                self.args.agents, name="load", seen_at=now - timedelta(minutes=5)
             )
-        self.agents = tokens
+        self.agents = [token for _, token in agents]
 
     def telemetry_bodies(self) -> list[tuple[bytes, dict[str, str]]]:
         from bench.datagen import fleet_telemetry, generate_fleet

@@ -89,3 +89,36 @@ def stop_process(process: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+AGENT_TOKEN_PREFIX = "sca_"  # endpoints.services.TOKEN_PREFIX
+
+
+def enrol_bench_agents(count: int, *, name: str, seen_at) -> list[tuple[int, str]]:
+    """`count` enrolled endpoints in the tenant in context, each with a fresh agent token
+    stored hashed as enrolment stores it (bulk-inserted: enrolling 10,000 agents through the
+    API would measure enrolment, not the bench); (endpoint id, token) pairs."""
+    import hashlib
+    import secrets
+
+    from django.utils import timezone
+
+    from endpoints.models import Endpoint
+
+    now = timezone.now()
+    tokens = [f"{AGENT_TOKEN_PREFIX}{i:08x}_{secrets.token_urlsafe(24)}" for i in range(count)]
+    rows = [
+        Endpoint(
+            hostname=f"{name}-{i:05d}",
+            os_family="windows",
+            agent_id=f"{name}-agent-{i:05d}",
+            token_hash=hashlib.sha256(token.encode()).hexdigest(),
+            token_prefix=token[:12],
+            token_issued_at=now,
+            enrolled_at=now,
+            last_seen_at=seen_at,
+        )
+        for i, token in enumerate(tokens)
+    ]
+    created = Endpoint.objects.bulk_create(rows, batch_size=2000)
+    return [(row.pk, token) for row, token in zip(created, tokens, strict=True)]

@@ -21,6 +21,7 @@ commits meanwhile stays queued for the next one. A crash rolls the whole catch-u
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 
 from django.db import connection, transaction
@@ -29,7 +30,9 @@ from metrics.clocks import CLOCKS
 
 from .models import CaseSpan, SpanBacklog
 
-# Case columns a span depends on (the triggers compare them on UPDATE).
+# Case columns a span depends on (the triggers compare them on UPDATE): the milestones of
+# the clocks (closure among them, which also dates a missing span) and what decides whether
+# and how a case is measured.
 MEASURED_COLUMNS = (
     "tenant_id",
     "phase",
@@ -54,19 +57,12 @@ def _tables() -> tuple[str, str, str, str]:
     )
 
 
-def _measured_columns() -> tuple[str, ...]:
-    columns = list(MEASURED_COLUMNS)
-    if "closed_at" not in columns:
-        columns.append("closed_at")  # a missing span is attributed to the closure
-    return tuple(columns)
-
-
 # --- triggers ---------------------------------------------------------------------------------
 
 
 def _postgres_trigger_sql() -> list[str]:
     case, pause, backlog, _ = _tables()
-    changed = " OR ".join(f"n.{c} IS DISTINCT FROM o.{c}" for c in _measured_columns())
+    changed = " OR ".join(f"n.{c} IS DISTINCT FROM o.{c}" for c in MEASURED_COLUMNS)
     pause_changed = " OR ".join(f"n.{c} IS DISTINCT FROM o.{c}" for c in PAUSE_COLUMNS)
     insert = f"INSERT INTO {backlog} (tenant_id, case_id)"
     statements = [
@@ -106,7 +102,7 @@ def _postgres_trigger_sql() -> list[str]:
 def _sqlite_trigger_sql() -> list[str]:
     case, pause, backlog, _ = _tables()
     insert = f"INSERT INTO {backlog} (tenant_id, case_id, claim) VALUES"
-    changed = " OR ".join(f"NEW.{c} IS NOT OLD.{c}" for c in _measured_columns())
+    changed = " OR ".join(f"NEW.{c} IS NOT OLD.{c}" for c in MEASURED_COLUMNS)
     pause_changed = " OR ".join(f"NEW.{c} IS NOT OLD.{c}" for c in PAUSE_COLUMNS)
     return [
         f"CREATE TRIGGER IF NOT EXISTS {case}_metrics_insert AFTER INSERT ON {case} "
@@ -196,3 +192,19 @@ def rebuild(tenant_id: int) -> int:
                 [tenant_id],
             )
         return catch_up(tenant_id)
+
+
+SPAN_COLUMNS = ("case_id", "clock", "phase_key", "severity_key", "status", "at", "detected_at",
+                "raw_u", "paused_u")  # fmt: skip
+
+
+def fingerprint() -> tuple[int, str]:
+    """(rows, SHA-256) of the projection of the tenant in context, in a fixed order and
+    streamed: what `metrics_rebuild_spans --check` compares before and after a rebuild."""
+    digest = hashlib.sha256()
+    rows = 0
+    queryset = CaseSpan.objects.order_by("case_id", "clock").values_list(*SPAN_COLUMNS)
+    for row in queryset.iterator(chunk_size=20_000):
+        digest.update(repr(row).encode())
+        rows += 1
+    return rows, digest.hexdigest()

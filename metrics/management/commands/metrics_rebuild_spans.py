@@ -1,27 +1,10 @@
-import hashlib
-
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
 from metrics import projection
-from metrics.models import CaseSpan
 from tenancy.context import tenant_context
 from tenancy.management.commands._helpers import get_tenant
 from tenancy.models import Tenant
-
-COLUMNS = ("case_id", "clock", "phase_key", "severity_key", "status", "at", "detected_at",
-           "raw_u", "paused_u")  # fmt: skip
-
-
-def fingerprint() -> tuple[int, str]:
-    """(rows, SHA-256) of the tenant's projection in a fixed order, streamed."""
-    digest = hashlib.sha256()
-    rows = 0
-    queryset = CaseSpan.objects.order_by("case_id", "clock").values_list(*COLUMNS)
-    for row in queryset.iterator(chunk_size=20_000):
-        digest.update(repr(row).encode())
-        rows += 1
-    return rows, digest.hexdigest()
 
 
 class Command(BaseCommand):
@@ -44,9 +27,9 @@ class Command(BaseCommand):
         for tenant_obj in tenants:
             with tenant_context(tenant_obj):
                 projection.catch_up(tenant_obj.pk)
-                before = fingerprint()
+                before = projection.fingerprint()
                 queued = projection.rebuild(tenant_obj.pk)
-                after = fingerprint()
+                after = projection.fingerprint()
             same = before == after
             if not same:
                 drifted.append(tenant_obj.slug)
