@@ -257,6 +257,8 @@ def _cased(name: str, column: str, ctype: str, value: SigmaCasedString) -> Node:
 
 
 def _regex(column: str | None, ctype: str | None, value: SigmaRegularExpression) -> Regex:
+    if not isinstance(value.regexp, SigmaString):  # pySigma keeps `|re: 5` as an int
+        raise UnsupportedRule("the re modifier takes a text pattern, not a number")
     if value.regexp.contains_placeholder():
         raise UnsupportedRule("placeholders (%name%, the expand modifier) are not supported")
     flags = value.flags
